@@ -1,0 +1,54 @@
+# Two commands do all the set-up on a fresh machine:
+#   make book   builds the HTML book into _build/html (offline-ready)
+#   make test   lint, unit tests, nbval on every chapter, the strict build, browser tests
+# Both create .venv and install the pinned requirements when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MATHJAX := build-assets/site/mathjax/.version
+CHAPTERS := $(wildcard chapters/*.ipynb)
+NBVAL_FLAGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+
+.PHONY: book test lint unit notebooks build browser chromium clean
+
+book: $(INSTALLED) $(MATHJAX)
+	$(BIN)/python tools/notebooks.py refresh
+	$(MAKE) --no-print-directory build
+
+test: lint unit notebooks build browser
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+unit: $(INSTALLED)
+	$(BIN)/pytest tests --ignore=tests/browser
+
+notebooks: $(INSTALLED)
+	$(BIN)/pytest $(NBVAL_FLAGS) -p no:cacheprovider $(CHAPTERS)
+
+# -W turns every warning (a broken reference, a stored cell error, a bad directive) into a
+# failure; --keep-going reports all of them at once.
+build: $(INSTALLED) $(MATHJAX)
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo "Open the book: $(CURDIR)/_build/html/index.html"
+
+browser: $(INSTALLED) chromium
+	$(BIN)/pytest tests/browser
+
+chromium:
+	@tools/ensure_chromium.sh
+
+$(INSTALLED): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "This book needs Python 3.10 or newer; $(PYTHON) is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(MATHJAX):
+	tools/fetch_mathjax.sh
+
+clean:
+	rm -rf _build build-assets

@@ -1,0 +1,43 @@
+"""pglib: the small, typed, tested library behind the policy-gradient textbook.
+
+Every public name is re-exported here, so ``import pglib`` is all a chapter needs.
+Each module owns one job (see ``DESIGN.md``); its docstrings name the chapter that
+introduces it.
+"""
+
+from pglib import (
+    episodes,
+    gradients,
+    gridworld,
+    interactive,
+    mdp,
+    plotting,
+    policies,
+    reinforce,
+    returns,
+)
+from pglib.episodes import *
+from pglib.gradients import *
+from pglib.gridworld import *
+from pglib.interactive import *
+from pglib.mdp import *
+from pglib.plotting import *
+from pglib.policies import *
+from pglib.reinforce import *
+from pglib.returns import *
+
+__version__ = "0.1.0"
+
+_MODULES = (
+    episodes,
+    gridworld,
+    mdp,
+    returns,
+    policies,
+    gradients,
+    reinforce,
+    plotting,
+    interactive,
+)
+
+__all__ = ["__version__", *(name for module in _MODULES for name in module.__all__)]
