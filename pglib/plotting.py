@@ -6,10 +6,19 @@ colours and grid. The numerical modules never import this one.
 
 from __future__ import annotations
 
+import html
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from pglib.gridworld import GridWorld
 
 __all__ = ["HOUSE_COLORS", "use_house_style", "new_figure"]
 
@@ -63,3 +72,229 @@ def new_figure(
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     flat = [ax for row in axes for ax in row]
     return fig, flat[0] if len(flat) == 1 else flat
+
+
+# --- Grid-world drawings (Chapters 2 and 3) ---------------------------------------------
+
+__all__ += ["plot_gridworld", "plot_grid_path"]
+
+_ARROW_DIRECTIONS = ((0.0, -1.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0))  # up, right, down, left
+
+
+def _grid_axes(world: GridWorld, ax: Axes | None) -> Axes:
+    if ax is None:
+        width = 1.1 * world.n_cols + 0.6
+        _, ax = new_figure(width=width, height=1.1 * world.n_rows + 0.6)
+    ax.set_xlim(-0.5, world.n_cols - 0.5)
+    ax.set_ylim(world.n_rows - 0.5, -0.5)  # row 0 at the top, as in the layout
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def plot_gridworld(
+    world: GridWorld,
+    *,
+    values: np.ndarray | None = None,
+    policy: np.ndarray | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    value_format: str = "{:.2f}",
+) -> Axes:
+    """Draw a grid world: cells coloured by kind and labelled s1, s2, ...
+
+    - ``values`` [S]: colour the cells as a heat map (darker blue = higher value) and print
+      each value; target and forbidden cells then show their kind as a coloured border.
+    - ``policy`` [S, 5]: for each cell an arrow per move action, its length proportional to
+      the action's probability (drawn from just outside the centre), and a dot for "stay"
+      whose area is proportional to its probability.
+
+    Returns the Axes (a new figure when ``ax`` is None). Introduced in Chapter 2.
+    """
+    n = world.n_states
+    if values is not None and np.shape(values) != (n,):
+        raise ValueError(f"values must have shape [S] = ({n},), got {np.shape(values)}")
+    if policy is not None and np.shape(policy) != (n, len(_ARROW_DIRECTIONS) + 1):
+        raise ValueError(f"policy must have shape [S, 5] = ({n}, 5), got {np.shape(policy)}")
+    ax = _grid_axes(world, ax)
+    kind_colors = {
+        "target": HOUSE_COLORS["target"],
+        "forbidden": HOUSE_COLORS["forbidden"],
+        "normal": HOUSE_COLORS["cell"],
+    }
+    if values is not None:
+        values = np.asarray(values, dtype=float)
+        low, span = float(values.min()), max(float(np.ptp(values)), 1e-12)
+        cmap = mpl.colormaps["Blues"]
+    border_colors = {"target": HOUSE_COLORS["good"], "forbidden": HOUSE_COLORS["secondary"]}
+    for s in range(n):
+        row, col = world.row_col(s)
+        kind = world.cell_kind(s)
+        shade = 0.0 if values is None else 0.05 + 0.7 * (values[s] - low) / span
+        face = kind_colors[kind] if values is None else cmap(shade)
+        ink = "white" if shade > 0.5 else "#222222"
+        ax.add_patch(
+            mpl.patches.Rectangle(
+                (col - 0.5, row - 0.5), 1, 1, facecolor=face, edgecolor="#555555", lw=1
+            )
+        )
+        if values is not None and kind != "normal":
+            ax.add_patch(
+                mpl.patches.Rectangle(
+                    (col - 0.44, row - 0.44),
+                    0.88,
+                    0.88,
+                    fill=False,
+                    edgecolor=border_colors[kind],
+                    lw=3,
+                )
+            )
+        ax.text(col - 0.38, row - 0.38, world.label(s), ha="left", va="top", fontsize=8, color=ink)
+        if values is not None:
+            text = value_format.format(values[s])
+            if policy is None:
+                ax.text(col, row, text, ha="center", va="center", fontsize=10, color=ink)
+            else:  # the centre belongs to the arrows
+                ax.text(col + 0.38, row - 0.38, text, ha="right", va="top", fontsize=8, color=ink)
+        if policy is not None:
+            for a, (dx, dy) in enumerate(_ARROW_DIRECTIONS):
+                p = float(policy[s, a])
+                if p > 1e-3:
+                    ax.annotate(
+                        "",
+                        xy=(col + (0.1 + 0.3 * p) * dx, row + (0.1 + 0.3 * p) * dy),
+                        xytext=(col + 0.1 * dx, row + 0.1 * dy),  # clear of the "stay" dot
+                        arrowprops={
+                            "arrowstyle": "-|>",
+                            "color": ink,
+                            "lw": 1.5,
+                            "shrinkA": 0,
+                            "shrinkB": 0,
+                            "mutation_scale": 6 + 6 * p,
+                        },
+                    )
+            p_stay = float(policy[s, len(_ARROW_DIRECTIONS)])
+            if p_stay > 1e-3:
+                ax.plot(col, row, "o", color=ink, markersize=9 * np.sqrt(p_stay))
+    if values is None:
+        handles = [
+            mpl.patches.Patch(facecolor=kind_colors[k], edgecolor="#555555", label=k)
+            for k in ("target", "forbidden")
+        ]
+    else:
+        handles = [
+            mpl.patches.Patch(facecolor="none", edgecolor=border_colors[k], lw=3, label=k)
+            for k in ("target", "forbidden")
+        ]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=9)
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def plot_grid_path(
+    world: GridWorld,
+    states: Sequence[int],
+    *,
+    ax: Axes,
+    color: str = HOUSE_COLORS["primary"],
+    label: str | None = None,
+    offset: float = 0.0,
+) -> Axes:
+    """Draw a path of states through the grid as arrows between cell centres.
+
+    ``offset`` shifts the path (in cells) so that two paths over the same cells stay
+    visible. Introduced in Chapter 2.
+    """
+    if len(states) < 1:
+        raise ValueError("states must hold at least one state, got none")
+    bad = [s for s in states if not 0 <= s < world.n_states]
+    if bad:
+        raise ValueError(f"states must lie in [0, {world.n_states}), got {bad}")
+    points = [(col + offset, row + offset) for row, col in (world.row_col(s) for s in states)]
+    xs, ys = zip(*points, strict=True)
+    ax.plot(xs, ys, "-", color=color, lw=2, alpha=0.8, label=label)
+    ax.plot(xs[0], ys[0], "o", color=color, markersize=7)
+    for start, end in itertools.pairwise(points):
+        if start != end:
+            ax.annotate(
+                "",
+                xy=end,
+                xytext=start,
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": color,
+                    "lw": 2,
+                    "shrinkA": 4,
+                    "shrinkB": 4,
+                    "mutation_scale": 14,
+                },
+            )
+    return ax
+
+
+# --- Labelled tables of arrays (Chapters 2 and 3) ----------------------------------------
+
+__all__ += ["ArrayTable"]
+
+
+class ArrayTable:
+    """A 2-D array with row and column labels, shown as an HTML table in notebooks and the
+    book, and as aligned text otherwise (which is what nbval compares).
+
+    ``ArrayTable(mdp.R, rows=["s1", ...], cols=["up", ...], fmt="{:+.0f}", corner="r(s, a)")``.
+    Introduced in Chapter 2.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        *,
+        rows: Sequence[str],
+        cols: Sequence[str],
+        fmt: str = "{:.3f}",
+        corner: str = "",
+    ) -> None:
+        values = np.asarray(values)
+        if values.ndim != 2 or values.shape != (len(rows), len(cols)):
+            raise ValueError(
+                f"values must have shape [len(rows), len(cols)] = {(len(rows), len(cols))}, "
+                f"got {values.shape}"
+            )
+        self.values = values
+        self.rows, self.cols, self.corner = list(rows), list(cols), corner
+        self.cells = [[fmt.format(v) for v in row] for row in values.tolist()]
+
+    def __repr__(self) -> str:
+        grid = [[self.corner, *self.cols]] + [
+            [r, *cells] for r, cells in zip(self.rows, self.cells, strict=True)
+        ]
+        widths = [max(len(line[j]) for line in grid) for j in range(len(grid[0]))]
+        return "\n".join(
+            "  ".join(
+                cell.ljust(w) if j == 0 else cell.rjust(w)
+                for j, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+            for line in grid
+        )
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        pad = "padding: 0.15em 0.7em;"
+        head = "".join(
+            f'<th style="{pad} text-align: right;">{esc(c)}</th>' for c in [self.corner, *self.cols]
+        )
+        body = "".join(
+            f'<tr><th style="{pad} text-align: left;">{esc(r)}</th>'
+            + "".join(f'<td style="{pad} text-align: right;">{esc(c)}</td>' for c in cells)
+            + "</tr>"
+            for r, cells in zip(self.rows, self.cells, strict=True)
+        )
+        return (
+            '<table class="pglib-table" style="font-variant-numeric: tabular-nums;">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
