@@ -39,8 +39,18 @@ def _time_major_floats(rewards: Array) -> Array:
             f"rewards must have shape [T] or [T, N] with T >= 1, got shape {tuple(rewards.shape)}"
         )
     if isinstance(rewards, torch.Tensor):
-        return rewards if rewards.is_floating_point() else rewards.to(torch.get_default_dtype())
-    return rewards if np.issubdtype(rewards.dtype, np.floating) else rewards.astype(np.float64)
+        rewards = rewards if rewards.is_floating_point() else rewards.to(torch.get_default_dtype())
+    elif not np.issubdtype(rewards.dtype, np.floating):
+        rewards = rewards.astype(np.float64)
+    _check_finite("rewards", rewards)
+    return rewards
+
+
+def _check_finite(name: str, x: Array) -> None:
+    """A NaN or infinite reward or value would silently poison every return before it."""
+    finite = torch.isfinite(x).all() if isinstance(x, torch.Tensor) else np.isfinite(x).all()
+    if not bool(finite):
+        raise ValueError(f"{name} must contain only finite numbers, got NaN or inf")
 
 
 def _like(name: str, x: object, rewards: Array, dtype: object) -> Array:
@@ -54,6 +64,8 @@ def _like(name: str, x: object, rewards: Array, dtype: object) -> Array:
         raise ValueError(
             f"{name} must have the shape of rewards {tuple(rewards.shape)}, got {tuple(out.shape)}"
         )
+    if dtype is None:  # values and bootstraps; flags are booleans
+        _check_finite(name, out)
     return out
 
 

@@ -166,3 +166,18 @@ def test_validation_errors() -> None:
         ValueError, match=r"next_values must have the shape of rewards \(3,\), got \(4,\)"
     ):
         gae(ones, ones, np.ones(4), 0.9, 0.9)
+
+
+@pytest.mark.parametrize("to_array", [np.array, torch.tensor], ids=["numpy", "torch"])
+def test_nan_and_inf_are_rejected_not_propagated(to_array) -> None:
+    with pytest.raises(ValueError, match="rewards must contain only finite numbers, got NaN"):
+        reward_to_go(to_array([1.0, float("nan"), 1.0]), 0.9)
+    with pytest.raises(ValueError, match="bootstrap must contain only finite numbers"):
+        reward_to_go(
+            to_array([1.0, 1.0]),
+            0.9,
+            truncated=to_array([False, True]),
+            bootstrap=to_array([0.0, float("inf")]),
+        )
+    with pytest.raises(ValueError, match="values must contain only finite numbers"):
+        gae(to_array([1.0, 1.0]), to_array([float("nan"), 0.0]), to_array([0.0, 0.0]), 0.9, 0.9)
