@@ -1,0 +1,176 @@
+"""Policies as ``torch.distributions`` objects: tabular softmax, MLP categorical, diagonal Gaussian.
+
+A policy here is a module with a ``distribution(x)`` method that returns the distribution
+π_θ(· | x) for a batch of states or observations. Sampling, ``log_prob`` and ``entropy``
+then come from :mod:`torch.distributions`. Logits always go in through ``logits=`` (which
+applies ``log_softmax`` internally), never through ``log(softmax(...))``, which loses
+precision when a probability underflows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Independent, Normal
+
+__all__ = [
+    "mlp",
+    "TabularSoftmaxPolicy",
+    "MLPCategoricalPolicy",
+    "DiagonalGaussianPolicy",
+]
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: type[nn.Module] = nn.Tanh,
+    output_activation: type[nn.Module] | None = None,
+) -> nn.Sequential:
+    """A fully connected network with layer widths ``sizes`` = [in, hidden..., out].
+
+    ``activation`` follows every hidden layer; ``output_activation`` (if given) follows the
+    last one. ``mlp([4, 64, 2])`` maps [B, 4] -> [B, 2]. Introduced in Chapter 1.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
+    if any(int(size) != size or size < 1 for size in sizes):
+        raise ValueError(f"every layer width must be a positive integer, got {sizes}")
+    layers: list[nn.Module] = []
+    for index, (n_in, n_out) in enumerate(pairwise(sizes)):
+        layers.append(nn.Linear(n_in, n_out))
+        is_last = index == len(sizes) - 2
+        if not is_last:
+            layers.append(activation())
+        elif output_activation is not None:
+            layers.append(output_activation())
+    return nn.Sequential(*layers)
+
+
+def _as_observations(obs: Tensor | np.ndarray, obs_dim: int, like: Tensor) -> Tensor:
+    """``obs`` as a tensor [..., obs_dim] with the dtype and device of ``like``, or a ValueError."""
+    obs = torch.as_tensor(obs, dtype=like.dtype, device=like.device)
+    if obs.ndim == 0 or obs.shape[-1] != obs_dim:
+        raise ValueError(
+            f"observations must have shape [obs_dim] or [batch, obs_dim] with obs_dim={obs_dim}, "
+            f"got shape {tuple(obs.shape)}"
+        )
+    return obs
+
+
+class TabularSoftmaxPolicy(nn.Module):
+    """π_θ(a|s) = softmax(θ[s])_a with one float64 logit per state-action pair, θ: [S, A].
+
+    ``distribution(states)`` takes integer states of any shape [...] and returns a
+    ``Categorical`` with batch shape [...]. Introduced in Chapter 4.
+    """
+
+    def __init__(self, logits: Tensor | np.ndarray) -> None:
+        super().__init__()
+        logits = torch.as_tensor(logits, dtype=torch.float64)
+        if logits.ndim != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
+            raise ValueError(
+                f"logits must be a non-empty [n_states, n_actions] array, got shape "
+                f"{tuple(logits.shape)}"
+            )
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError("logits must be finite (use a large negative number, not -inf)")
+        self.logits = nn.Parameter(logits.detach().clone())
+
+    @property
+    def n_states(self) -> int:
+        """Number of states S."""
+        return self.logits.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        """Number of actions A."""
+        return self.logits.shape[1]
+
+    def distribution(self, states: Tensor | np.ndarray) -> Categorical:
+        """π_θ(· | s) for integer ``states`` [...]: a Categorical with batch shape [...]."""
+        states = torch.as_tensor(states, device=self.logits.device)
+        if states.dtype.is_floating_point or states.dtype == torch.bool:
+            raise ValueError(f"states must be integer indices, got dtype {states.dtype}")
+        if states.numel() and (int(states.min()) < 0 or int(states.max()) >= self.n_states):
+            raise ValueError(
+                f"states must lie in [0, {self.n_states - 1}], got values from "
+                f"{int(states.min())} to {int(states.max())}"
+            )
+        return Categorical(logits=self.logits[states.long()])
+
+    def probs(self) -> Tensor:
+        """The policy as a float64 table π[s, a] = π_θ(a|s), shape [S, A]; rows sum to 1."""
+        return torch.softmax(self.logits, dim=-1)
+
+
+class MLPCategoricalPolicy(nn.Module):
+    """π_θ(·|o) = Categorical(logits=f_θ(o)) with an MLP f_θ: [B, obs_dim] -> [B, n_actions].
+
+    For discrete action spaces such as CartPole's. Introduced in Chapter 1.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (64,),
+        activation: type[nn.Module] = nn.Tanh,
+    ) -> None:
+        super().__init__()
+        if obs_dim < 1 or n_actions < 1:
+            raise ValueError(
+                f"obs_dim and n_actions must be positive, got obs_dim={obs_dim}, "
+                f"n_actions={n_actions}"
+            )
+        self.obs_dim = obs_dim
+        self.n_actions = n_actions
+        self.logits_net = mlp([obs_dim, *hidden_sizes, n_actions], activation)
+
+    def forward(self, obs: Tensor | np.ndarray) -> Tensor:
+        """Action logits, [..., obs_dim] -> [..., n_actions]."""
+        return self.logits_net(_as_observations(obs, self.obs_dim, next(self.parameters())))
+
+    def distribution(self, obs: Tensor | np.ndarray) -> Categorical:
+        """π_θ(· | o) for observations [..., obs_dim]: a Categorical with batch shape [...]."""
+        return Categorical(logits=self(obs))
+
+
+class DiagonalGaussianPolicy(nn.Module):
+    """π_θ(·|o) = N(μ_θ(o), diag(σ²)) with an MLP mean and a state-independent log σ.
+
+    ``log_std`` is a parameter of shape [act_dim], initialised to ``log_std_init``.
+    ``distribution(obs)`` returns ``Independent(Normal(μ, σ), 1)``, so ``log_prob`` sums
+    over action dimensions: log π(a|o) = Σ_i log N(a_i; μ_i, σ_i). Introduced in Chapter 5.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64,),
+        log_std_init: float = -0.5,
+        activation: type[nn.Module] = nn.Tanh,
+    ) -> None:
+        super().__init__()
+        if obs_dim < 1 or act_dim < 1:
+            raise ValueError(
+                f"obs_dim and act_dim must be positive, got obs_dim={obs_dim}, act_dim={act_dim}"
+            )
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def forward(self, obs: Tensor | np.ndarray) -> Tensor:
+        """The mean action μ_θ(o), [..., obs_dim] -> [..., act_dim]."""
+        return self.mu_net(_as_observations(obs, self.obs_dim, self.log_std))
+
+    def distribution(self, obs: Tensor | np.ndarray) -> Independent:
+        """π_θ(· | o) for observations [..., obs_dim]: batch shape [...], event shape [act_dim]."""
+        mu = self(obs)
+        return Independent(Normal(mu, self.log_std.exp().expand_as(mu)), 1)
