@@ -298,3 +298,55 @@ class ArrayTable:
             '<table class="pglib-table" style="font-variant-numeric: tabular-nums;">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
+
+
+__all__ += ["plot_learning_curves"]
+
+
+def plot_learning_curves(
+    runs: dict[str, Sequence[tuple[Sequence[float], Sequence[float]]]],
+    *,
+    ax: Axes | None = None,
+    target: float | None = None,
+    max_steps: float | None = None,
+    ylabel: str = "return (mean of the last 20 episodes)",
+) -> Figure:
+    """Mean ± one standard deviation over seeds of several learning curves, one band per label.
+
+    ``runs[label]`` lists one (env steps [U], return [U]) pair per seed, such as
+    ``(history.env_steps, history.recent_return)``. NaN returns (no finished episode yet) are
+    dropped; each curve is interpolated linearly onto 200 common step values from 0 to
+    ``max_steps`` (default: the shortest run), holding its first and last values outside its
+    range. ``target`` draws a dashed line. Introduced in Chapter 8.
+    """
+    if not runs or any(len(curves) == 0 for curves in runs.values()):
+        raise ValueError(f"runs must map each label to at least one curve, got {runs!r}")
+    if ax is None:
+        _, ax = new_figure()
+    fig = ax.figure
+    if max_steps is None:
+        max_steps = min(float(np.max(steps)) for curves in runs.values() for steps, _ in curves)
+    grid = np.linspace(0.0, max_steps, 200)
+    for label, curves in runs.items():
+        rows = []
+        for steps, returns in curves:
+            steps, returns = np.asarray(steps, float), np.asarray(returns, float)
+            if steps.shape != returns.shape or steps.ndim != 1:
+                raise ValueError(
+                    f"each curve needs steps and returns of one shape [U], got {steps.shape} "
+                    f"and {returns.shape} for {label!r}"
+                )
+            seen = ~np.isnan(returns)
+            if not seen.any():
+                raise ValueError(f"a curve of {label!r} has no return that is not NaN")
+            rows.append(np.interp(grid, steps[seen], returns[seen]))
+        mean, std = np.mean(rows, axis=0), np.std(rows, axis=0)
+        (line,) = ax.plot(grid, mean, label=f"{label} ({len(curves)} seeds)")
+        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+    if target is not None:
+        ax.axhline(target, color=HOUSE_COLORS["neutral"], ls="--", lw=1, label=f"target {target:g}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, max_steps)
+    ax.legend(loc="best")
+    return fig
