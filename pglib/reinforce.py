@@ -60,7 +60,7 @@ class REINFORCEConfig:
     """
 
     env_id: str = "CartPole-v1"  # a registered Gymnasium id with a Discrete action space
-    num_envs: int = 16  # environments stepped side by side, one batched policy call per step
+    num_envs: int = 8  # environments stepped side by side, one batched policy call per step
     seed: int = 0  # seeds the network, the action sampling and the environments
     lr: float = 0.02  # Adam step size of the policy
     lr_schedule: str = "linear"  # "constant", or "linear": decays to 0 at max_steps
@@ -270,7 +270,7 @@ class RolloutCollector:
         for t in range(n_steps):
             observations[t] = self.obs
             with torch.inference_mode():  # one batched call for all N environments
-                action = policy.distribution(torch.from_numpy(observations[t])).sample()
+                action = policy.sample(torch.from_numpy(observations[t]))
             actions[t] = action.cpu().numpy()
             self.obs, reward, term, trunc, _ = self.envs.step(actions[t])
             next_observations[t] = self.obs
@@ -387,9 +387,9 @@ def _train(
     if config.value_baseline:
         value_net = mlp([obs_dim, *config.hidden_sizes, 1]).to(device)
         value = _value_fn(value_net, device)
-    optimizers = [torch.optim.Adam(policy.parameters(), lr=config.lr)]
+    optimizers = [torch.optim.Adam(policy.parameters(), lr=config.lr, fused=True)]
     if value_net is not None:
-        optimizers.append(torch.optim.Adam(value_net.parameters(), lr=config.value_lr))
+        optimizers.append(torch.optim.Adam(value_net.parameters(), lr=config.value_lr, fused=True))
     collector = RolloutCollector(envs, config.seed)
     history = History(config=config, policy=policy, value=value_net)
     recent: deque[float] = deque(maxlen=TARGET_WINDOW)

@@ -94,6 +94,22 @@ def test_mlp_categorical_matches_log_softmax_of_its_logits() -> None:
     torch.testing.assert_close(dist.entropy(), -(log_pi.exp() * log_pi).sum(-1))
 
 
+def test_mlp_categorical_sample_follows_its_distribution() -> None:
+    # Two observations, three actions with clearly different probabilities; 20k draws each.
+    torch.manual_seed(0)
+    policy = MLPCategoricalPolicy(2, 3, hidden_sizes=(4,))
+    with torch.no_grad():
+        policy.logits_net[-1].bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
+    obs = torch.tensor([[0.3, -0.2], [-1.0, 2.0]])
+    probs = policy.distribution(obs).probs.detach()
+    n = 20_000
+    actions = policy.sample(obs.expand(n, 2, 2))
+    assert actions.shape == (n, 2) and actions.dtype == torch.int64
+    frequencies = torch.stack([(actions == a).double().mean(0) for a in range(3)], dim=-1)
+    # Each frequency has a standard error of at most sqrt(0.25 / n) = 0.0035; allow 4 of them.
+    torch.testing.assert_close(frequencies, probs.double(), rtol=0, atol=0.014)
+
+
 def test_observations_follow_the_parameters_dtype() -> None:
     # Gymnasium returns float32 NumPy arrays; a float64 policy must still accept them.
     policy = MLPCategoricalPolicy(4, 2).double()
