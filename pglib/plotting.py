@@ -311,13 +311,15 @@ def plot_learning_curves(
     max_steps: float | None = None,
     ylabel: str = "return (mean of the last 20 episodes)",
 ) -> Figure:
-    """Mean ± one standard deviation over seeds of several learning curves, one band per label.
+    """Median and full range (min to max) over seeds of several learning curves, one per label.
 
     ``runs[label]`` lists one (env steps [U], return [U]) pair per seed, such as
     ``(history.env_steps, history.recent_return)``. NaN returns (no finished episode yet) are
     dropped; each curve is interpolated linearly onto 200 common step values from 0 to
     ``max_steps`` (default: the shortest run), holding its first and last values outside its
-    range. ``target`` draws a dashed line. Introduced in Chapter 8.
+    range. The band spans the lowest to the highest seed at each step, so it never leaves the
+    range the returns can take (a mean ± std band pokes above CartPole's ceiling of 500).
+    ``target`` draws a dashed line. Introduced in Chapter 8.
     """
     if not runs or any(len(curves) == 0 for curves in runs.values()):
         raise ValueError(f"runs must map each label to at least one curve, got {runs!r}")
@@ -340,9 +342,10 @@ def plot_learning_curves(
             if not seen.any():
                 raise ValueError(f"a curve of {label!r} has no return that is not NaN")
             rows.append(np.interp(grid, steps[seen], returns[seen]))
-        mean, std = np.mean(rows, axis=0), np.std(rows, axis=0)
-        (line,) = ax.plot(grid, mean, label=f"{label} ({len(curves)} seeds)")
-        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+        seeds = "1 seed" if len(rows) == 1 else f"median and range of {len(rows)} seeds"
+        (line,) = ax.plot(grid, np.median(rows, axis=0), label=f"{label} ({seeds})")
+        low, high = np.min(rows, axis=0), np.max(rows, axis=0)
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, lw=0)
     if target is not None:
         ax.axhline(target, color=HOUSE_COLORS["neutral"], ls="--", lw=1, label=f"target {target:g}")
     ax.set_xlabel("environment steps")

@@ -112,3 +112,18 @@ def test_array_table_as_text_and_html() -> None:
         match=r"values must have shape \[len\(rows\), len\(cols\)\] = \(2, 2\), got \(2, 3\)",
     ):
         ArrayTable(np.zeros((2, 3)), rows=["s1", "s2"], cols=["a", "b"])
+
+
+def test_learning_curves_draw_the_median_inside_a_min_max_band() -> None:
+    from pglib import plot_learning_curves
+
+    steps = [0, 100, 200]
+    seeds = [(steps, [0.0, 400.0, 500.0]), (steps, [0.0, 500.0, 500.0]), (steps, [10.0, 20.0, 30.0])]
+    fig = plot_learning_curves({"run": seeds}, max_steps=200)
+    ax = fig.axes[0]
+    (line,) = ax.get_lines()
+    assert line.get_label() == "run (median and range of 3 seeds)"
+    np.testing.assert_allclose(line.get_ydata()[[0, -1]], [0.0, 500.0])
+    (band,) = ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == 0.0 and ys.max() == 500.0  # never above the best seed
