@@ -6,6 +6,7 @@ introduces it.
 """
 
 from pglib import (
+    book,
     episodes,
     gradients,
     gridworld,
@@ -16,6 +17,7 @@ from pglib import (
     reinforce,
     returns,
 )
+from pglib.book import *
 from pglib.episodes import *
 from pglib.gradients import *
 from pglib.gridworld import *
@@ -38,6 +40,7 @@ _MODULES = (
     reinforce,
     plotting,
     interactive,
+    book,
 )
 
 __all__ = ["__version__", *(name for module in _MODULES for name in module.__all__)]
