@@ -174,14 +174,22 @@ class Slider:
                 image.value = self.render(self.values[change["new"]])
 
             control.observe(redraw, names="value")
-            self._widget = widgets.VBox([control, image])
+            # A column flexbox stretches its children to the output's width by default, which
+            # blew a 610-px figure up to 964 px; "flex-start" keeps the figure's natural size
+            # (the Image widget's own max-width still shrinks it on a narrow screen).
+            self._widget = widgets.VBox(
+                [control, image], layout=widgets.Layout(align_items="flex-start")
+            )
         return self._widget
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = self.widget()._repr_mimebundle_()
-        bundle["text/html"] = self.to_html()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        # ipywidgets 8 gives widgets a _repr_mimebundle_, ipywidgets 7 (Colab's) does not;
+        # get_view_spec() is the view reference that both majors display.
+        return {
+            "application/vnd.jupyter.widget-view+json": self.widget().get_view_spec(),
+            "text/html": self.to_html(),
+            "text/plain": repr(self),
+        }
 
     def __repr__(self) -> str:
         return f"Slider({self.name}: {', '.join(self.labels)})"

@@ -4,11 +4,13 @@ import base64
 import configparser
 import re
 from pathlib import Path
+from unittest.mock import patch
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
@@ -16,6 +18,7 @@ from matplotlib.figure import Figure
 from pglib import MAX_SLIDER_FRAMES, Slider, figure_png, new_figure, slider
 
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def line_plot(gamma: float) -> Figure:
@@ -32,9 +35,9 @@ def test_one_bundle_holds_the_live_widget_and_the_static_scrubber() -> None:
     assert set(bundle) == {
         "text/plain",
         "text/html",
-        "application/vnd.jupyter.widget-view+json",
+        WIDGET_VIEW,
     }
-    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert bundle[WIDGET_VIEW]["model_id"]
     assert bundle["text/plain"] == "Slider(gamma: 0.5, 0.9)"
     page = bundle["text/html"]
     assert page.count('type="range"') == 1
@@ -45,6 +48,31 @@ def test_one_bundle_holds_the_live_widget_and_the_static_scrubber() -> None:
     for frame in s.frames:
         assert base64.b64encode(frame).decode() in page
     assert re.search(r'<img id="pglib-slider-[0-9a-f]{12}-img" src="data:image/png;base64,', page)
+
+
+def _view_ipywidgets_displays(widget: ipywidgets.Widget) -> dict[str, object]:
+    """The widget-view reference that ipywidgets itself shows for ``widget``, either major."""
+    if hasattr(widget, "_repr_mimebundle_"):  # ipywidgets 8
+        return widget._repr_mimebundle_()[WIDGET_VIEW]
+    shown = []  # ipywidgets 7 has only _ipython_display_, which calls IPython's display
+    with patch.object(ipywidgets.widgets.widget, "display", lambda data, raw: shown.append(data)):
+        widget._ipython_display_()
+    (data,) = shown
+    return data[WIDGET_VIEW]
+
+
+def test_the_bundle_shows_the_same_live_view_as_ipywidgets() -> None:
+    s = slider(line_plot, gamma=[0.5, 0.9])
+    view = s._repr_mimebundle_()[WIDGET_VIEW]
+    assert view == _view_ipywidgets_displays(s.widget())
+    assert view["model_id"] == s.widget().model_id
+
+
+def test_the_live_figure_keeps_its_natural_width() -> None:
+    # A stretching column (the flexbox default) widened the figure to the whole output area.
+    box = slider(line_plot, gamma=[0.5, 0.9]).widget()
+    assert box.layout.align_items == "flex-start"
+    assert all(child.layout.width in (None, "32em") for child in box.children)
 
 
 def test_the_scrubber_loads_nothing_from_outside() -> None:
