@@ -7,11 +7,16 @@ how the outputs get there:
     python tools/notebooks.py execute chapters/02_gridworld.ipynb   # run one chapter
     python tools/notebooks.py refresh                              # run only stale chapters
     python tools/notebooks.py install-cell                         # rewrite the Colab cells
+    python tools/notebooks.py tidy                                 # collapse the check cells
 
 Each executed notebook records a hash of its code cells in its metadata. ``refresh``
 re-executes a notebook whose code changed since then, so ``make book`` never publishes
 outputs of code that is no longer there, and it fails on any error output, printing the
 failing cell and its traceback.
+
+The book drops every cell tagged ``remove-cell`` (the hidden checks). JupyterLab and Colab
+cannot drop them, so ``execute`` and ``tidy`` collapse their source
+(``metadata.jupyter.source_hidden``): a reader sees a one-line placeholder, not the checks.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ CHAPTERS = ROOT / "chapters"
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 600  # training cells in chapter 8 take tens of seconds; a hang still ends
 HASH_KEY = "code_sha256"
+HIDDEN_TAG = "remove-cell"  # the hidden check cells: dropped by the book, collapsed in Jupyter
 INSTALL_CELL = """\
 # Colab set-up: install pglib from the book's repository when it is missing.
 import importlib.util
@@ -73,6 +79,28 @@ def code_hash(nb: nbformat.NotebookNode) -> str:
     return digest.hexdigest()
 
 
+def hide_check_cells(nb: nbformat.NotebookNode) -> int:
+    """Collapse the source of every code cell tagged ``remove-cell``; return how many changed."""
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and HIDDEN_TAG in cell.metadata.get("tags", []):
+            jupyter = cell.metadata.setdefault("jupyter", {})
+            if jupyter.get("source_hidden") is not True:
+                jupyter["source_hidden"] = True
+                changed += 1
+    return changed
+
+
+def tidy(paths: list[Path]) -> None:
+    """Collapse the check cells of each notebook in place, without executing anything."""
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        changed = hide_check_cells(nb)
+        if changed:
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: {changed} check cells collapsed")
+
+
 def execute(path: Path) -> None:
     """Run ``path`` top to bottom in a fresh ``python3`` kernel and save it in place."""
     nb = nbformat.read(path, as_version=4)
@@ -96,6 +124,7 @@ def execute(path: Path) -> None:
     except CellExecutionError as error:
         raise SystemExit(f"{path.relative_to(ROOT)} failed:\n{error}") from None
     nb.metadata.pop("widgets", None)
+    hide_check_cells(nb)
     nb.metadata.setdefault("pglib", {})[HASH_KEY] = code_hash(nb)
     nbformat.write(nb, path)
     print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s")
@@ -130,7 +159,7 @@ def refresh(paths: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["execute", "refresh", "install-cell"])
+    parser.add_argument("command", choices=["execute", "refresh", "install-cell", "tidy"])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every chapter)")
     args = parser.parse_args(argv)
     paths = [path.resolve() for path in args.paths] or chapter_notebooks()
@@ -139,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
             execute(path)
     elif args.command == "refresh":
         refresh(paths)
+    elif args.command == "tidy":
+        tidy(paths)
     else:
         write_install_cells(paths)
 
