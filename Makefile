@@ -11,13 +11,13 @@ MATHJAX := build-assets/site/mathjax/.version
 CHAPTERS := $(wildcard chapters/*.ipynb)
 NBVAL_FLAGS := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: book test lint unit notebooks notebooks-generic-kernels build browser chromium clean
+.PHONY: book test lint unit notebooks notebooks-generic-kernels build browser colab live chromium clean
 
 book: $(INSTALLED) $(MATHJAX)
 	$(BIN)/python tools/notebooks.py refresh
 	$(MAKE) --no-print-directory build
 
-test: lint unit notebooks notebooks-generic-kernels build browser
+test: lint unit notebooks notebooks-generic-kernels build browser colab live
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -42,6 +42,17 @@ build: $(INSTALLED) $(MATHJAX)
 
 browser: $(INSTALLED) chromium
 	$(BIN)/pytest tests/browser
+
+# Google Colab's preinstalled versions (ipywidgets 7.7, IPython 7.34, numpy 2.0, ...) in a venv
+# cached under build-assets/colab-venv: the book's install cell must change none of them, and
+# every chapter must run there without an error.
+colab: $(INSTALLED)
+	$(BIN)/pytest -p no:cacheprovider tests/colab
+
+# Real JupyterLab on 127.0.0.1, driven by Chromium: Run All on every chapter with a slider,
+# then move each slider with the keyboard.
+live: $(INSTALLED) chromium
+	$(BIN)/pytest -p no:cacheprovider tests/live
 
 chromium:
 	@tools/ensure_chromium.sh
