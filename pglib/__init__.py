@@ -7,6 +7,7 @@ introduces it.
 
 from pglib import (
     book,
+    checkpoints,
     episodes,
     gradients,
     gridworld,
@@ -18,6 +19,7 @@ from pglib import (
     returns,
 )
 from pglib.book import *
+from pglib.checkpoints import *
 from pglib.episodes import *
 from pglib.gradients import *
 from pglib.gridworld import *
@@ -38,6 +40,7 @@ _MODULES = (
     policies,
     gradients,
     reinforce,
+    checkpoints,
     plotting,
     interactive,
     book,

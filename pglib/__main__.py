@@ -4,6 +4,11 @@
 the target with ``--stop-at-target``), shows a progress bar, prints a summary, and writes a
 JSON file with the configuration, when the target was first reached, the wall time, the mean
 return of 20 greedy evaluation episodes, and the per-update history. Introduced in Chapter 8.
+
+It never loses a run: ``--out`` is checked (a probe file is written next to it) before
+training starts; the report is written atomically (a temporary file in the same directory,
+then a rename), so an old report is never left half-overwritten; and Ctrl-C writes the
+history so far with ``"interrupted": true`` and exits with status 130 after one line.
 """
 
 from __future__ import annotations
@@ -13,16 +18,20 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pglib.reinforce import REINFORCEConfig, evaluate, train
+from pglib.checkpoints import atomic_write
+from pglib.reinforce import History, REINFORCEConfig, evaluate, train
 
 #: Greedy evaluation episodes run at the end of the budget.
 EVAL_EPISODES = 20
 #: Seed offset of the evaluation environments, so they never replay training resets.
 EVAL_SEED_OFFSET = 1_000_000
+#: The exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,12 +66,23 @@ def _check_output_path(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"--out must be in an existing directory, got {str(path)!r}")
+    if path.exists() and not path.is_file():  # /dev/full, a FIFO: a rename would replace it
+        raise ValueError(f"--out must be a regular file, got {str(path)!r}")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"--out must be in a writable directory, got {str(path)!r}")
+    try:  # a read-only or full file system only shows when something is written
+        with tempfile.TemporaryFile(dir=parent) as probe:
+            probe.write(b"{}\n")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise ValueError(
+            f"--out cannot be written: a test write in {str(parent)!r} failed ({error.strerror})"
+        ) from None
 
 
-def _report(args: argparse.Namespace) -> dict[str, Any]:
-    config = REINFORCEConfig(
+def _config(args: argparse.Namespace) -> REINFORCEConfig:
+    return REINFORCEConfig(
         env_id=args.env,
         num_envs=args.num_envs,
         seed=args.seed,
@@ -77,33 +97,52 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
         stop_at_target=args.stop_at_target,
         device=args.device,
     )
-    history = train(config, progress=not args.no_progress)
-    final = evaluate(history.policy, config.env_id, EVAL_EPISODES, config.seed + EVAL_SEED_OFFSET)
-    return {
-        "config": config.to_dict(),
-        "steps_to_target": history.steps_to_target,
-        "seconds_to_target": history.seconds_to_target,
-        "wall_seconds": history.wall_seconds[-1],
-        "final_eval_return": float(final.mean()),
-        "history": history.to_dict(),
-    }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status:
-    0 on success, 2 on bad input (with the reason on stderr). Introduced in Chapter 8."""
-    args = _parser().parse_args(argv)
-    try:
-        _check_output_path(args.out)
-        report = _report(args)
-    except ValueError as error:
-        print(f"pglib train: error: {error}", file=sys.stderr)
-        return 2
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+class _Progress:
+    """The training history as of the last completed update (a ``train`` callback).
+
+    Ctrl-C can arrive between two appends of one update; remembering how many updates were
+    complete lets the partial report keep every list the same length.
+    """
+
+    def __init__(self) -> None:
+        self.history: History | None = None
+        self.updates = 0
+
+    def __call__(self, history: History) -> None:
+        self.history = history
+        self.updates = len(history.env_steps)
+
+    def report(self, config: REINFORCEConfig, final_eval_return: float | None) -> dict[str, Any]:
+        """The JSON report of the updates completed so far."""
+        history: dict[str, Any] = {}
+        steps_to_target = seconds_to_target = None
+        if self.history is not None:
+            history = {k: v[: self.updates] for k, v in self.history.to_dict().items()}
+            if self.history.steps_to_target in history["env_steps"]:
+                steps_to_target = self.history.steps_to_target
+                seconds_to_target = self.history.seconds_to_target
+        wall = history.get("wall_seconds") or [0.0]
+        return {
+            "config": config.to_dict(),
+            "steps_to_target": steps_to_target,
+            "seconds_to_target": seconds_to_target,
+            "wall_seconds": wall[-1],
+            "final_eval_return": final_eval_return,
+            "history": history,
+        }
+
+
+def _write(path: Path, report: dict[str, Any]) -> None:
+    atomic_write(path, (json.dumps(report, indent=1) + "\n").encode("utf-8"))
+
+
+def _summary(args: argparse.Namespace, report: dict[str, Any]) -> str:
     reached = report["steps_to_target"]
     steps = report["history"]["env_steps"][-1]
     recent = report["history"]["recent_return"][-1]
-    print(
+    return (
         f"trained {args.env} for {steps} env steps in {report['wall_seconds']:.1f} s; "
         f"last-20-episode mean return {math.nan if recent is None else recent:.1f}; "
         + (
@@ -115,6 +154,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"greedy evaluation over {EVAL_EPISODES} episodes: {report['final_eval_return']:.1f}. "
         f"Report written to {args.out}"
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status:
+    0 on success, 2 on bad input (with the reason on stderr), 1 when the report cannot be
+    written, 130 after Ctrl-C (with the partial report written). Introduced in Chapter 8."""
+    args = _parser().parse_args(argv)
+    progress = _Progress()
+    try:
+        _check_output_path(args.out)
+        config = _config(args)
+        try:
+            history = train(config, progress, progress=not args.no_progress)
+            progress(history)
+            final = evaluate(
+                history.policy, config.env_id, EVAL_EPISODES, config.seed + EVAL_SEED_OFFSET
+            )
+        except KeyboardInterrupt:
+            report = {**progress.report(config, None), "interrupted": True}
+            _write(args.out, report)
+            steps = report["history"]["env_steps"][-1] if progress.updates else 0
+            print(
+                f"\npglib train: interrupted after {steps} env steps; the partial history "
+                f"is in {args.out}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        report = progress.report(config, float(final.mean()))
+        _write(args.out, report)
+    except ValueError as error:
+        print(f"pglib train: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the disk filled up or the file system turned read-only
+        print(f"pglib train: error: could not write {args.out}: {error}", file=sys.stderr)
+        return 1
+    print(_summary(args, report))
     return 0
 
 

@@ -22,6 +22,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglib import _checks
+
 __all__ = ["Episode", "run_episode"]
 
 
@@ -47,10 +49,9 @@ class Episode:
     truncated: bool
 
     def __post_init__(self) -> None:
-        if np.ndim(self.rewards) != 1 or len(self.rewards) == 0:
-            raise ValueError(
-                f"rewards must have shape [T] with T >= 1, got shape {np.shape(self.rewards)}"
-            )
+        _checks.real_array("rewards", self.rewards, shape=("T",), nonempty=True, sequences=True)
+        _checks.boolean("terminated", self.terminated)
+        _checks.boolean("truncated", self.truncated)
         n_steps = len(self.rewards)
         if len(self.actions) != n_steps or len(self.observations) != n_steps + 1:
             raise ValueError(
@@ -120,12 +121,9 @@ def run_episode(
             "policy must be a callable mapping an observation to an action, "
             f"got {type(policy).__name__}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1
-    ):
-        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    seed = _checks.integer("seed", seed, low=0)
+    if max_steps is not None:
+        max_steps = _checks.positive_int("max_steps", max_steps)
     time_limit = env.spec.max_episode_steps if env.spec is not None else None
     if max_steps is None and time_limit is None:
         raise ValueError(
@@ -133,8 +131,8 @@ def run_episode(
             "max_steps must be given to make sure the episode ends; got max_steps=None"
         )
 
-    obs, _ = env.reset(seed=int(seed))
-    env.action_space.seed(int(seed))
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
     observations, actions, rewards = [obs], [], []
     terminated = truncated = False
     while not (terminated or truncated):
@@ -142,7 +140,8 @@ def run_episode(
         obs, reward, terminated, truncated, _ = env.step(action)
         observations.append(obs)
         actions.append(action)
-        rewards.append(float(reward))
+        # A NaN reward would poison every return computed from this episode.
+        rewards.append(_checks.real(f"the reward of step {len(rewards)}", reward))
         if max_steps is not None and len(rewards) >= max_steps:
             truncated = True
     return Episode(

@@ -23,7 +23,16 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical
 
-from pglib.mdp import TabularMDP, Trajectory, evaluate_policy, q_values, sample_trajectories
+from pglib import _checks
+from pglib.mdp import (
+    TabularMDP,
+    Trajectory,
+    _check_mdp,
+    _check_policy,
+    evaluate_policy,
+    q_values,
+    sample_trajectories,
+)
 from pglib.policies import TabularSoftmaxPolicy
 from pglib.returns import reward_to_go
 
@@ -51,26 +60,26 @@ __all__ = [
 Weighting = Literal["return", "reward_to_go", "reward_to_go_baseline", "q", "advantage"]
 #: Every :data:`Weighting`, in the order the book introduces them.
 WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
+#: A size guard on horizons: a loop of more steps would run for minutes.
+MAX_HORIZON = 1_000_000
+#: A size guard on the number of sampled trajectories (each keeps an [S, A] gradient).
+MAX_TRAJECTORIES = 1_000_000
 
 
 def _checked_logits(mdp: TabularMDP, logits: Tensor | np.ndarray) -> Tensor:
     """``logits`` as a detached float64 tensor of shape [S, A] for ``mdp``, or a ValueError."""
-    if not isinstance(logits, (Tensor, np.ndarray)):
-        raise ValueError(
-            f"logits must be a torch tensor or a NumPy array, got {type(logits).__name__}"
-        )
-    logits = torch.as_tensor(logits, dtype=torch.float64).detach()
+    _check_mdp(mdp)
     expected = (mdp.n_states, mdp.n_actions)
-    if tuple(logits.shape) != expected:
+    if isinstance(logits, (Tensor, np.ndarray)) and tuple(logits.shape) != expected:
         raise ValueError(
             f"logits must have shape [S, A] = {expected} for this MDP, got {tuple(logits.shape)}"
         )
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError("logits must be finite")
-    return logits
+    logits = _checks.real_array("logits", logits, shape=expected)
+    return torch.as_tensor(logits, dtype=torch.float64).detach()
 
 
 def _check_discounted(mdp: TabularMDP, what: str) -> None:
+    _check_mdp(mdp)
     if mdp.gamma >= 1:
         raise ValueError(
             f"{what} needs gamma < 1 (an infinite horizon with gamma = 1 has no finite J), "
@@ -98,13 +107,10 @@ def exact_policy_gradient(mdp: TabularMDP, logits: Tensor | np.ndarray) -> tuple
 
 
 def _state_transitions(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
-    """P_π [S, S] with P_π[s, s'] = Σ_a π(a|s) p(s'|s, a), after checking ``pi``'s shape."""
-    pi = np.asarray(pi, dtype=np.float64)
-    if pi.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(
-            f"pi must have shape [S, A] = {(mdp.n_states, mdp.n_actions)}, got {pi.shape}"
-        )
-    return np.einsum("sa,sat->st", pi, mdp.P)
+    """P_π [S, S] with P_π[s, s'] = Σ_a π(a|s) p(s'|s, a), after checking ``pi``."""
+    pi = np.asarray(pi) if isinstance(pi, (list, tuple)) else pi
+    _check_policy(mdp, pi)
+    return np.einsum("sa,sat->st", _checks.to_float64(pi), mdp.P)
 
 
 def discounted_visitation(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
@@ -122,7 +128,8 @@ def visitation_counts(mdp: TabularMDP, pi: np.ndarray, horizon: int) -> np.ndarr
 
     The state weighting of an estimator that leaves out γ^t. Introduced in Chapter 4.
     """
-    _check_horizon(horizon)
+    _check_mdp(mdp)
+    horizon = _check_horizon(horizon)
     P_pi = _state_transitions(mdp, pi)
     p_t, counts = mdp.rho0.copy(), np.zeros(mdp.n_states)
     for _ in range(horizon):
@@ -149,20 +156,19 @@ def policy_gradient_theorem(
     if state_weights is None:
         d = discounted_visitation(mdp, pi)
     else:
-        d = np.asarray(state_weights, dtype=np.float64)
-        if d.shape != (mdp.n_states,):
-            raise ValueError(
-                f"state_weights must have shape [S] = ({mdp.n_states},), got {d.shape}"
+        d = _checks.to_float64(
+            _checks.real_array(
+                "state_weights", state_weights, shape=(mdp.n_states,), sequences=True
             )
+        )
     jacobian = np.einsum("sa,ab->sab", pi, np.eye(mdp.n_actions)) - np.einsum(
         "sa,sb->sab", pi, pi
     )  # [s, a, b] = ∂π(a|s)/∂θ[s, b]
     return torch.as_tensor(d[:, None] * np.einsum("sab,sa->sb", jacobian, Q))
 
 
-def _check_horizon(horizon: int) -> None:
-    if not (isinstance(horizon, (int, np.integer)) and horizon >= 1):
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+def _check_horizon(horizon: object) -> int:
+    return _checks.positive_int("horizon", horizon, limit=MAX_HORIZON)
 
 
 def horizon_for_tolerance(gamma: float, tol: float) -> int:
@@ -171,10 +177,8 @@ def horizon_for_tolerance(gamma: float, tol: float) -> int:
     Terms from step H on carry weight at most γ^H/(1 − γ) in total. Raises ValueError for
     γ = 1, whose horizon is unbounded. Introduced in Chapter 4.
     """
-    if not (0 < tol < 1):
-        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
-    if not (0 <= gamma <= 1):
-        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+    tol = _checks.real("tol", tol, low=0.0, high=1.0, low_open=True, high_open=True)
+    gamma = _checks.unit_interval("gamma", gamma)
     if gamma == 1:
         raise ValueError(
             "gamma = 1 with an unbounded horizon: γ^H never becomes small, so pass an explicit "
@@ -208,22 +212,9 @@ def estimator_weights(
     ``discount_weights=False`` drops the γ^t (what most code does); it is not defined for
     ``"return"``. Introduced in Chapter 4 (the weights of Chapters 6 and 7 come later).
     """
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-    if (baseline is not None) != (weighting == "reward_to_go_baseline"):
-        raise ValueError(
-            "baseline [S] must be given exactly when weighting is 'reward_to_go_baseline', "
-            f"got weighting={weighting!r}, baseline {'given' if baseline is not None else 'None'}"
-        )
-    if baseline is not None:
-        baseline = np.asarray(baseline, dtype=np.float64)
-        if baseline.shape != (mdp.n_states,):
-            raise ValueError(
-                f"baseline must have shape [S] = ({mdp.n_states},), got {baseline.shape}"
-            )
-    if weighting == "return" and not discount_weights:
-        raise ValueError("discount_weights=False is not defined for 'return': R(τ) has no γ^t")
+    baseline = _check_estimator_options(mdp, weighting, baseline, discount_weights)
     logits = _checked_logits(mdp, logits)
+    _check_batch(mdp, traj)
     pi = _softmax_np(logits)
     states, actions, rewards = traj.states[:, :-1], traj.actions, traj.rewards
     V = evaluate_policy(mdp, pi)
@@ -244,6 +235,42 @@ def estimator_weights(
         phi = G if baseline is None else G - baseline[states]
     discount = mdp.gamma ** np.arange(rewards.shape[1]) if discount_weights else 1.0
     return torch.as_tensor(discount * phi)
+
+
+def _check_estimator_options(
+    mdp: TabularMDP, weighting: object, baseline: object, discount_weights: object
+) -> np.ndarray | None:
+    """The options of :func:`estimator_weights`; returns the baseline as float64 (or None)."""
+    _check_mdp(mdp)
+    _checks.choice("weighting", weighting, WEIGHTINGS)
+    _checks.boolean("discount_weights", discount_weights)
+    if (baseline is not None) != (weighting == "reward_to_go_baseline"):
+        raise ValueError(
+            "baseline [S] must be given exactly when weighting is 'reward_to_go_baseline', "
+            f"got weighting={weighting!r}, baseline {'given' if baseline is not None else 'None'}"
+        )
+    if weighting == "return" and not discount_weights:
+        raise ValueError("discount_weights=False is not defined for 'return': R(τ) has no γ^t")
+    if baseline is None:
+        return None
+    if isinstance(baseline, (np.ndarray, Tensor)) and tuple(baseline.shape) != (mdp.n_states,):
+        raise ValueError(
+            f"baseline must have shape [S] = ({mdp.n_states},), got {tuple(baseline.shape)}"
+        )
+    checked = _checks.real_array("baseline", baseline, shape=(mdp.n_states,), sequences=True)
+    return _checks.to_float64(checked)
+
+
+def _check_batch(mdp: TabularMDP, traj: object) -> None:
+    """``traj`` is a batch of trajectories [N, H+1] whose states and actions fit ``mdp``."""
+    _checks.instance("traj", traj, Trajectory, "a Trajectory (a batch from sample_trajectories)")
+    if np.ndim(traj.states) != 2 or np.shape(traj.states)[1] < 2:
+        raise ValueError(
+            "traj must be a batch of trajectories with states [N, H+1], H >= 1, "
+            f"got states of shape {np.shape(traj.states)}"
+        )
+    _checks.index_array("traj.states", traj.states, high=mdp.n_states)
+    _checks.index_array("traj.actions", traj.actions, high=mdp.n_actions)
 
 
 def trajectory_gradients(logits: Tensor | np.ndarray, traj: Trajectory, weights: Tensor) -> Tensor:
@@ -271,6 +298,28 @@ def trajectory_gradients(logits: Tensor | np.ndarray, traj: Trajectory, weights:
     return grads
 
 
+def _check_trajectory_gradients(logits: object, traj: object, weights: object) -> None:
+    logits = _checks.real_array("logits", logits, ndim=2, nonempty=True, sequences=True)
+    n_states, n_actions = logits.shape
+    _checks.instance("traj", traj, Trajectory, "a Trajectory (a batch from sample_trajectories)")
+    if np.ndim(traj.states) != 2:
+        raise ValueError(
+            f"traj must be a batch with states [N, H+1], got shape {np.shape(traj.states)}"
+        )
+    _checks.index_array("traj.states", traj.states, high=n_states)
+    _checks.index_array("traj.actions", traj.actions, high=n_actions)
+    if isinstance(weights, (np.ndarray, Tensor)) and tuple(weights.shape) != np.shape(traj.actions):
+        raise ValueError(
+            f"weights must have the shape of traj.actions {np.shape(traj.actions)}, "
+            f"got {tuple(weights.shape)}"
+        )
+    _checks.real_array("weights", weights, shape=np.shape(traj.actions), sequences=True)
+
+
+# Chapter 4 prints trajectory_gradients's source; its arguments are checked by this wrapper.
+trajectory_gradients = _checks.checked_by(_check_trajectory_gradients)(trajectory_gradients)
+
+
 def _rollouts(
     mdp: TabularMDP,
     logits: Tensor,
@@ -279,16 +328,15 @@ def _rollouts(
     tol: float,
     seed: int,
 ) -> Trajectory:
-    if not (isinstance(n_trajectories, (int, np.integer)) and n_trajectories >= 2):
-        raise ValueError(
-            "n_trajectories must be an integer >= 2 (standard errors need two samples), "
-            f"got {n_trajectories!r}"
-        )
+    # Standard errors need two samples.
+    n_trajectories = _checks.integer("n_trajectories", n_trajectories, low=2)
+    _checks.positive_int("n_trajectories", n_trajectories, limit=MAX_TRAJECTORIES)
+    seed = _checks.integer("seed", seed, low=0)
     if horizon is None:
         horizon = horizon_for_tolerance(mdp.gamma, tol)
-    _check_horizon(horizon)
+    horizon = _check_horizon(horizon)
     rng = np.random.default_rng(seed)
-    return sample_trajectories(mdp, _softmax_np(logits), horizon, int(n_trajectories), rng)
+    return sample_trajectories(mdp, _softmax_np(logits), horizon, n_trajectories, rng)
 
 
 def sample_gradient_estimates(
@@ -312,6 +360,7 @@ def sample_gradient_estimates(
     Introduced in Chapter 4.
     """
     logits = _checked_logits(mdp, logits)
+    _check_estimator_options(mdp, weighting, baseline, discount_weights)  # before sampling
     traj = _rollouts(mdp, logits, n_trajectories, horizon, tol, seed)
     weights = estimator_weights(
         mdp, logits, traj, weighting, baseline=baseline, discount_weights=discount_weights
@@ -354,9 +403,20 @@ class GradientStatistics:
     total_variance: float
     n: int
 
+    def __post_init__(self) -> None:
+        _checks.instance("mean", self.mean, Tensor, "a torch tensor")
+        _checks.real_array("mean", self.mean)
+        _checks.real_array("standard_error", self.standard_error, shape=tuple(self.mean.shape))
+        if bool((self.standard_error < 0).any()):
+            raise ValueError("standard_error must be >= 0 everywhere, got a negative entry")
+        _checks.real("total_variance", self.total_variance, low=0.0)
+        _checks.integer("n", self.n, low=2)
+
 
 def _check_samples(samples: Tensor) -> Tensor:
-    samples = torch.as_tensor(samples, dtype=torch.float64)
+    samples = torch.as_tensor(
+        _checks.real_array("samples", samples, sequences=True), dtype=torch.float64
+    )
     if samples.ndim < 1 or samples.shape[0] < 2:
         raise ValueError(
             f"samples must have shape [N, ...] with N >= 2, got {tuple(samples.shape)}"
@@ -383,17 +443,38 @@ def gradient_statistics(samples: Tensor) -> GradientStatistics:
 
 def relative_error(estimate: Tensor, exact: Tensor) -> float:
     """‖estimate − exact‖ / ‖exact‖ (Frobenius norms). Introduced in Chapter 4."""
-    estimate = torch.as_tensor(estimate, dtype=torch.float64)
-    exact = torch.as_tensor(exact, dtype=torch.float64)
+    estimate = _float64_tensor("estimate", estimate)
+    exact = _float64_tensor("exact", exact)
     if estimate.shape != exact.shape:
         raise ValueError(
             f"estimate and exact must have the same shape, got {tuple(estimate.shape)} "
             f"and {tuple(exact.shape)}"
         )
-    norm = float(torch.linalg.vector_norm(exact))
-    if norm == 0:
+    if not bool((exact != 0).any()):
         raise ValueError("exact is the zero vector, so a relative error is undefined")
-    return float(torch.linalg.vector_norm(estimate - exact)) / norm
+    error = float(torch.linalg.vector_norm(estimate - exact))
+    norm = float(torch.linalg.vector_norm(exact))
+    if math.isfinite(error) and math.isfinite(norm) and norm > 0:
+        return error / norm
+    # Squares of entries near 1e±200 overflow or underflow: the ratio is scale-free, so
+    # measure each vector relative to its largest entry.
+    scale = float(torch.maximum(estimate.abs().max(), exact.abs().max()))
+    diff_top, diff_norm = _norm_parts(estimate / scale - exact / scale)
+    exact_top, exact_norm = _norm_parts(exact)
+    return (scale / exact_top) * diff_top * diff_norm / exact_norm
+
+
+def _norm_parts(x: Tensor) -> tuple[float, float]:
+    """(m, ‖x / m‖) with m the largest |x_i|, so that ‖x‖ = m·‖x / m‖ without overflow."""
+    top = float(x.abs().max())
+    return top, float(torch.linalg.vector_norm(x / top)) if top > 0 else 0.0
+
+
+def _float64_tensor(name: str, x: object) -> Tensor:
+    """A checked array, tensor or list of finite reals as a detached float64 tensor."""
+    return torch.as_tensor(
+        _checks.real_array(name, x, sequences=True), dtype=torch.float64
+    ).detach()
 
 
 def relative_error_curve(samples: Tensor, exact: Tensor, ns: np.ndarray) -> np.ndarray:
@@ -403,6 +484,8 @@ def relative_error_curve(samples: Tensor, exact: Tensor, ns: np.ndarray) -> np.n
     """
     samples = _check_samples(samples)
     ns = np.asarray(ns)
+    if ns.dtype.kind not in "iu":
+        raise ValueError(f"ns must hold integer sample counts, got dtype {ns.dtype}")
     if ns.ndim != 1 or ns.size == 0 or ns.min() < 1 or ns.max() > samples.shape[0]:
         raise ValueError(
             f"ns must be a non-empty list of sample counts in [1, {samples.shape[0]}], got {ns}"
@@ -418,7 +501,8 @@ def bias_in_standard_errors(stats: GradientStatistics, exact: Tensor) -> Tensor:
     (within 1e-12) and ±inf otherwise. For an unbiased estimator most |z_i| are below 2.
     Introduced in Chapter 4.
     """
-    exact = torch.as_tensor(exact, dtype=torch.float64)
+    _checks.instance("stats", stats, GradientStatistics, "a GradientStatistics")
+    exact = _float64_tensor("exact", exact)
     if exact.shape != stats.mean.shape:
         raise ValueError(
             f"exact must have the shape of the mean {tuple(stats.mean.shape)}, "
@@ -432,12 +516,18 @@ def bias_in_standard_errors(stats: GradientStatistics, exact: Tensor) -> Tensor:
 
 def angle_degrees(u: Tensor, v: Tensor) -> float:
     """The angle between two vectors (flattened), in degrees. Introduced in Chapter 4."""
-    u = torch.as_tensor(u, dtype=torch.float64).flatten()
-    v = torch.as_tensor(v, dtype=torch.float64).flatten()
+    u = _float64_tensor("u", u).flatten()
+    v = _float64_tensor("v", v).flatten()
     if u.shape != v.shape:
         raise ValueError(f"u and v must have the same size, got {u.numel()} and {v.numel()}")
-    norms = float(torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v))
-    if norms == 0:
+    if not (bool((u != 0).any()) and bool((v != 0).any())):
         raise ValueError("the angle with a zero vector is undefined")
-    cosine = max(-1.0, min(1.0, float(u @ v) / norms))
+    norms = float(torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v))
+    dot = float(u @ v)
+    if not (math.isfinite(norms) and math.isfinite(dot) and norms > 0):
+        # Entries near 1e±200 overflow or underflow when squared; the angle is scale-free.
+        u, v = u / u.abs().max(), v / v.abs().max()
+        norms = float(torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v))
+        dot = float(u @ v)
+    cosine = max(-1.0, min(1.0, dot / norms))  # rounding can step just outside [-1, 1]
     return math.degrees(math.acos(cosine))

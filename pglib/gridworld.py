@@ -7,13 +7,14 @@ the source notes. Actions are 0 up, 1 right, 2 down, 3 left, 4 stay.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
+from pglib import _checks
 from pglib.mdp import TabularMDP
 
 __all__ = ["GRID_ACTION_NAMES", "GRID_ACTION_MOVES", "GridWorld", "GridWorldEnv"]
@@ -24,6 +25,17 @@ GRID_ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left", "stay")
 GRID_ACTION_MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1), (0, 0))
 
 _LAYOUT_CHARS = {".": "normal", "S": "start", "F": "forbidden", "T": "target"}
+#: A size guard: the MDP of a world holds S x 5 x S float64 transition probabilities
+#: (2,500 cells make 250 MB).
+MAX_GRID_CELLS = 2_500
+#: The fields :meth:`GridWorld.with_rewards` and :meth:`GridWorld.from_text` may set.
+_REWARD_FIELDS = ("r_boundary", "r_forbidden", "r_target", "r_other", "slip")
+
+
+def _check_move(self: GridWorld, state: object, action: object) -> None:
+    """The arguments of :meth:`GridWorld.move`."""
+    self.check_state(state)
+    _checks.integer("action", action, low=0, high=len(GRID_ACTION_MOVES) - 1)
 
 
 @dataclass(frozen=True)
@@ -57,27 +69,32 @@ class GridWorld:
 
     def __post_init__(self) -> None:
         for name in ("n_rows", "n_cols"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        n = self.n_rows * self.n_cols
+            _checks.positive_int(name, getattr(self, name))
+        n = _checks.positive_int("n_rows * n_cols", self.n_rows * self.n_cols, limit=MAX_GRID_CELLS)
         for name, states in (
             ("target", (self.target,)),
             ("forbidden", self.forbidden),
             ("start", self.start),
         ):
-            bad = [s for s in states if not (isinstance(s, (int, np.integer)) and 0 <= s < n)]
+            if isinstance(states, (str, bytes)) or not isinstance(states, (Sequence, np.ndarray)):
+                raise ValueError(
+                    f"{name} must be a tuple of states, got {_checks.describe(states)}"
+                )
+            bad = [
+                s
+                for s in states
+                if isinstance(s, (bool, np.bool_))
+                or not (isinstance(s, (int, np.integer)) and 0 <= s < n)
+            ]
             if bad:
                 raise ValueError(f"{name} must hold states in [0, {n}), got {bad}")
-        if not self.start:
+        if not len(self.start):
             raise ValueError("start must name at least one state, got none")
         if self.target in self.forbidden:
             raise ValueError(f"the target state {self.target} cannot also be forbidden")
         for name in ("r_boundary", "r_forbidden", "r_target", "r_other"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.slip) and 0 <= self.slip <= 1):
-            raise ValueError(f"slip must be a probability in [0, 1], got {self.slip!r}")
+            _checks.real(name, getattr(self, name))
+        _checks.unit_interval("slip", self.slip)
         object.__setattr__(self, "forbidden", tuple(sorted(set(self.forbidden))))
         object.__setattr__(self, "start", tuple(sorted(set(self.start))))
         kinds = ["forbidden" if s in self.forbidden else "normal" for s in range(n)]
@@ -91,6 +108,8 @@ class GridWorld:
 
         Extra keyword arguments (``r_forbidden=-10``, ``slip=0.1``, ...) go to the constructor.
         """
+        _checks.instance("layout", layout, str, "a string")
+        _check_reward_fields(rewards)
         rows = [line.split() for line in layout.strip().splitlines()]
         if not rows or any(len(row) != len(rows[0]) for row in rows):
             raise ValueError(
@@ -139,17 +158,22 @@ class GridWorld:
         """The number of cells."""
         return self.n_rows * self.n_cols
 
+    def check_state(self, state: object) -> int:
+        """``state`` as an int, after checking it is an integer in [0, S); a ValueError if not.
+        Introduced in Chapter 2."""
+        return _checks.integer("state", state, low=0, high=self.n_states - 1)
+
     def cell_kind(self, state: int) -> str:
         """``"target"``, ``"forbidden"`` or ``"normal"``."""
-        return self._cells[state]
+        return self._cells[self.check_state(state)]
 
     def label(self, state: int) -> str:
         """The cell's name in the source notes: ``s1`` for state 0."""
-        return f"s{state + 1}"
+        return f"s{self.check_state(state) + 1}"
 
     def row_col(self, state: int) -> tuple[int, int]:
         """(row, column) of ``state``, counted from the top left."""
-        return divmod(state, self.n_cols)
+        return divmod(self.check_state(state), self.n_cols)
 
     def move(self, state: int, action: int) -> tuple[int, float]:
         """``(next state, reward)`` when ``action`` is carried out in ``state`` (no slip)."""
@@ -162,6 +186,9 @@ class GridWorld:
         kind = self._cells[nxt]
         reward = {"target": self.r_target, "forbidden": self.r_forbidden}.get(kind, self.r_other)
         return nxt, reward
+
+    # The chapters print move's source; its arguments are checked by this wrapper.
+    move = _checks.checked_by(_check_move)(move)
 
     def to_mdp(self, gamma: float) -> TabularMDP:
         """The tabular MDP: P [S, 5, S], R [S, 5] (expected reward), ``gamma``, ρ0 uniform on
@@ -183,7 +210,14 @@ class GridWorld:
 
     def with_rewards(self, **rewards: float) -> GridWorld:
         """The same layout with some reward values (or ``slip``) changed."""
+        _check_reward_fields(rewards)
         return replace(self, **rewards)
+
+
+def _check_reward_fields(rewards: dict[str, Any]) -> None:
+    unknown = sorted(set(rewards) - set(_REWARD_FIELDS))
+    if unknown:
+        raise ValueError(f"reward keywords must be among {_REWARD_FIELDS}, got {unknown}")
 
 
 class GridWorldEnv(gym.Env[np.int64, np.int64]):
@@ -199,8 +233,8 @@ class GridWorldEnv(gym.Env[np.int64, np.int64]):
     def __init__(
         self, world: GridWorld, *, max_steps: int = 100, render_mode: str | None = None
     ) -> None:
-        if not (isinstance(max_steps, int) and max_steps >= 1):
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        _checks.instance("world", world, GridWorld, "a GridWorld")
+        max_steps = _checks.positive_int("max_steps", max_steps)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.world = world
@@ -215,6 +249,10 @@ class GridWorldEnv(gym.Env[np.int64, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.int64, dict[str, Any]]:
         """Start a new episode in a state drawn uniformly from ``world.start`` (ρ0)."""
+        if seed is not None:
+            seed = _checks.integer("seed", seed, low=0)
+        if options is not None:
+            _checks.instance("options", options, dict, "a dict or None")
         super().reset(seed=seed)
         self._state = int(self.np_random.choice(self.world.start))
         self._steps = 0
@@ -222,10 +260,7 @@ class GridWorldEnv(gym.Env[np.int64, np.int64]):
 
     def step(self, action: int) -> tuple[np.int64, float, bool, bool, dict[str, Any]]:
         """Take ``action`` (replaced by a uniform random action with probability ``slip``)."""
-        if not self.action_space.contains(np.int64(action)):
-            raise ValueError(
-                f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
-            )
+        action = _checks.integer("action", action, low=0, high=int(self.action_space.n) - 1)
         if self.np_random.random() < self.world.slip:
             action = int(self.np_random.integers(self.action_space.n))
         self._state, reward = self.world.move(self._state, int(action))

@@ -14,6 +14,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from pglib import _checks
+
 __all__ = [
     "TabularMDP",
     "Trajectory",
@@ -31,8 +33,9 @@ __all__ = [
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-_ROW_SUM_ATOL = 1e-8
 _TIE_ATOL = 1e-8  # action values closer than this count as a tie (broken toward the lower index)
+#: A size guard on sampled trajectories: N x (H + 1) states at most (int64, 400 MB).
+MAX_SAMPLED_STATES = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,39 +56,27 @@ class TabularMDP:
     rho0: np.ndarray
 
     def __post_init__(self) -> None:
-        P = np.array(self.P, dtype=np.float64)
-        R = np.array(self.R, dtype=np.float64)
-        rho0 = np.array(self.rho0, dtype=np.float64)
-        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+        P = _checks.to_float64(_checks.real_array("P", self.P, ndim=3, sequences=True))
+        if P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
             raise ValueError(f"P must have shape [S, A, S] with S, A >= 1, got {P.shape}")
         n_states, n_actions = P.shape[:2]
-        if R.shape != (n_states, n_actions):
-            raise ValueError(f"R must have shape [S, A] = {(n_states, n_actions)}, got {R.shape}")
-        if rho0.shape != (n_states,):
-            raise ValueError(f"rho0 must have shape [S] = {(n_states,)}, got {rho0.shape}")
-        for name, array in (("P", P), ("R", R), ("rho0", rho0)):
-            if not np.isfinite(array).all():
-                raise ValueError(f"{name} must contain only finite numbers, got NaN or inf")
-        if (P < 0).any() or not np.allclose(P.sum(axis=2), 1.0, atol=_ROW_SUM_ATOL):
-            worst = np.abs(P.sum(axis=2) - 1.0).max()
+        R = _checks.real_array("R", self.R, sequences=True)
+        if tuple(R.shape) != (n_states, n_actions):
             raise ValueError(
-                "every row P[s, a, :] must be a probability distribution (non-negative, sum 1), "
-                f"got a row sum off by {worst:.3g} or a negative entry"
+                f"R must have shape [S, A] = {(n_states, n_actions)}, got {tuple(R.shape)}"
             )
-        if (rho0 < 0).any() or not math.isclose(rho0.sum(), 1.0, abs_tol=_ROW_SUM_ATOL):
-            raise ValueError(
-                "rho0 must be a probability distribution (non-negative, sum 1), "
-                f"got sum {rho0.sum():.6g} and minimum {rho0.min():.3g}"
-            )
-        gamma = self.gamma
-        if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0 <= gamma <= 1):
-            raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+        R = _checks.to_float64(R)
+        if np.shape(self.rho0) != (n_states,):
+            raise ValueError(f"rho0 must have shape [S] = {(n_states,)}, got {np.shape(self.rho0)}")
+        rho0 = _checks.probability_vector("rho0", self.rho0, size=n_states)
+        P = _checks.row_stochastic("P", P, rows="P[s, a, :]")
+        gamma = _checks.unit_interval("gamma", self.gamma)
         for array in (P, R, rho0):
             array.setflags(write=False)
         object.__setattr__(self, "P", P)
         object.__setattr__(self, "R", R)
         object.__setattr__(self, "rho0", rho0)
-        object.__setattr__(self, "gamma", float(gamma))
+        object.__setattr__(self, "gamma", gamma)
 
     @property
     def n_states(self) -> int:
@@ -111,22 +102,36 @@ class Trajectory:
     actions: np.ndarray
     rewards: np.ndarray
 
+    def __post_init__(self) -> None:
+        states = _checks.index_array("states", self.states, high=np.iinfo(np.int64).max)
+        actions = _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
+        rewards = _checks.real_array("rewards", self.rewards, sequences=True)
+        if (
+            states.ndim < 1
+            or states.shape[:-1] != actions.shape[:-1]
+            or states.shape[-1] != actions.shape[-1] + 1
+            or tuple(rewards.shape) != actions.shape
+        ):
+            raise ValueError(
+                "a trajectory needs states [..., T+1], actions [..., T] and rewards [..., T], "
+                f"got shapes {states.shape}, {actions.shape} and {tuple(rewards.shape)}"
+            )
+
+
+def _check_mdp(mdp: object) -> None:
+    _checks.instance("mdp", mdp, TabularMDP, "a TabularMDP")
+
 
 def _check_policy(mdp: TabularMDP, pi: Array) -> None:
-    if not isinstance(pi, (np.ndarray, torch.Tensor)):
-        raise ValueError(f"pi must be a NumPy array or a torch tensor, got {type(pi).__name__}")
-    expected = (mdp.n_states, mdp.n_actions)
-    if tuple(pi.shape) != expected:
-        raise ValueError(f"pi must have shape [S, A] = {expected}, got {tuple(pi.shape)}")
-    values = pi.detach().cpu().numpy() if isinstance(pi, torch.Tensor) else np.asarray(pi)
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError("pi must contain finite, non-negative probabilities")
-    row_sums = values.sum(axis=1)
-    if not np.allclose(row_sums, 1.0, atol=_ROW_SUM_ATOL):
-        raise ValueError(
-            "every row pi[s, :] must sum to 1, "
-            f"got row sums between {row_sums.min():.6g} and {row_sums.max():.6g}"
-        )
+    """``pi`` [S, A] is a row-stochastic matrix for ``mdp`` (a float tensor, or a NumPy array)."""
+    _check_mdp(mdp)
+    pi = _checks.real_array(
+        "pi",
+        pi,
+        shape=(mdp.n_states, mdp.n_actions),
+        integers=not isinstance(pi, torch.Tensor),  # an integer tensor would cast P and R
+    )
+    _checks.row_stochastic("pi", pi, rows="pi[s, :]")
 
 
 def _array_like(x: np.ndarray, like: Array) -> Array:
@@ -198,8 +203,8 @@ def evaluate_policy_iterative(
     Introduced in Chapter 3.
     """
     _check_policy(mdp, pi)
-    if not (tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    tol = _checks.real("tol", tol, low=0.0, low_open=True)
+    max_sweeps = _checks.positive_int("max_sweeps", max_sweeps)
     P_pi, r_pi = _policy_matrices(mdp, np.asarray(pi, dtype=np.float64))
     gamma = mdp.gamma
     threshold = tol * (1 - gamma) / gamma if 0 < gamma < 1 else tol
@@ -227,6 +232,18 @@ def q_values(mdp: TabularMDP, V: Array) -> Array:
     return _array_like(mdp.R, V) + mdp.gamma * lib.einsum("sat,t->sa", _array_like(mdp.P, V), V)
 
 
+def _check_q_values(mdp: TabularMDP, V: Array) -> None:
+    _check_mdp(mdp)
+    if isinstance(V, (np.ndarray, torch.Tensor)) and tuple(V.shape) != (mdp.n_states,):
+        raise ValueError(f"V must have shape [S] = ({mdp.n_states},), got {tuple(V.shape)}")
+    # An integer tensor would cast R and P to integers; an integer NumPy array is promoted.
+    _checks.real_array("V", V, shape=(mdp.n_states,), integers=not isinstance(V, torch.Tensor))
+
+
+# Chapter 3 prints q_values's source; its arguments are checked by this wrapper.
+q_values = _checks.checked_by(_check_q_values)(q_values)
+
+
 def advantages(mdp: TabularMDP, pi: Array) -> Array:
     """The advantage A^π [S, A] = Q^π(s, a) − V^π(s). Introduced in Chapter 3."""
     V = evaluate_policy(mdp, pi)
@@ -236,12 +253,16 @@ def advantages(mdp: TabularMDP, pi: Array) -> Array:
 def greedy_policy(Q: np.ndarray) -> np.ndarray:
     """A deterministic policy [S, A] (one-hot rows) that picks argmax_a Q[s, a].
 
-    Actions within 1e-8 of the best count as tied, and the lowest index wins, so that equal
-    values computed in different orders give the same policy. Introduced in Chapter 3.
+    Tie rule: in each state s, every action a with Q[s, a] >= max_b Q[s, b] − 1e-8 (an
+    absolute tolerance) counts as best, and the lowest action index among them wins. So
+    Q[s] = [1, 1, 0] picks action 0, and so does [1 − 1e-9, 1, 0]. This makes equal values
+    computed in different orders (and so differing by rounding) give the same policy.
+    ``Q`` is a NumPy array, a torch tensor or a nested list of finite real numbers.
+    Introduced in Chapter 3.
     """
-    Q = np.asarray(Q, dtype=np.float64)
-    if Q.ndim != 2 or not np.isfinite(Q).all():
-        raise ValueError(f"Q must be a finite array of shape [S, A], got shape {Q.shape}")
+    Q = _checks.to_float64(
+        _checks.real_array("Q", Q, shape=("S", "A"), nonempty=True, sequences=True)
+    )
     best = np.argmax(Q >= Q.max(axis=1, keepdims=True) - _TIE_ATOL, axis=1)
     return np.eye(Q.shape[1])[best]
 
@@ -270,6 +291,16 @@ def value_iteration(
     )
 
 
+def _check_value_iteration(mdp: TabularMDP, tol: float, max_sweeps: int) -> None:
+    _check_mdp(mdp)
+    _checks.real("tol", tol, low=0.0, low_open=True)
+    _checks.positive_int("max_sweeps", max_sweeps)
+
+
+# Chapter 3 prints value_iteration's source; its arguments are checked by this wrapper.
+value_iteration = _checks.checked_by(_check_value_iteration)(value_iteration)
+
+
 def policy_iteration(
     mdp: TabularMDP, *, max_iterations: int = 1_000
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -280,6 +311,8 @@ def policy_iteration(
     is already within the tie tolerance of the best. Stops when no state switches.
     Introduced in Chapter 3.
     """
+    _check_mdp(mdp)
+    max_iterations = _checks.positive_int("max_iterations", max_iterations)
     pi = greedy_policy(mdp.R)
     for _ in range(max_iterations):
         V = evaluate_policy(mdp, pi)
@@ -309,13 +342,11 @@ def sample_trajectories(
     [n, horizon]. Introduced in Chapter 2.
     """
     _check_policy(mdp, pi)
-    pi = np.asarray(pi, dtype=np.float64)
-    if not (isinstance(horizon, (int, np.integer)) and horizon >= 0):
-        raise ValueError(f"horizon must be a non-negative integer, got {horizon!r}")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    pi = _checks.to_float64(pi)
+    horizon = _checks.integer("horizon", horizon, low=0)
+    n = _checks.positive_int("n", n)
+    _checks.positive_int("n * (horizon + 1)", n * (horizon + 1), limit=MAX_SAMPLED_STATES)
+    _checks.instance("rng", rng, np.random.Generator, "a numpy.random.Generator")
     states = np.empty((n, horizon + 1), dtype=np.int64)
     actions = np.empty((n, horizon), dtype=np.int64)
     rewards = np.empty((n, horizon))
@@ -345,20 +376,9 @@ def trajectory_log_prob(mdp: TabularMDP, pi: Array, traj: Trajectory) -> Array |
     Introduced in Chapter 2.
     """
     _check_policy(mdp, pi)
-    states, actions = np.asarray(traj.states), np.asarray(traj.actions)
-    if states.shape[:-1] != actions.shape[:-1] or states.shape[-1] != actions.shape[-1] + 1:
-        raise ValueError(
-            "traj.states must have one more step than traj.actions ([..., T+1] and [..., T]), "
-            f"got shapes {states.shape} and {actions.shape}"
-        )
-    if states.size and (states.min() < 0 or states.max() >= mdp.n_states):
-        raise ValueError(
-            f"traj.states must lie in [0, {mdp.n_states}), got {states.min()}..{states.max()}"
-        )
-    if actions.size and (actions.min() < 0 or actions.max() >= mdp.n_actions):
-        raise ValueError(
-            f"traj.actions must lie in [0, {mdp.n_actions}), got {actions.min()}..{actions.max()}"
-        )
+    _checks.instance("traj", traj, Trajectory, "a Trajectory")
+    states = _checks.index_array("traj.states", traj.states, high=mdp.n_states)
+    actions = _checks.index_array("traj.actions", traj.actions, high=mdp.n_actions)
     with np.errstate(divide="ignore"):
         log_dynamics = np.log(mdp.rho0[states[..., 0]]) + np.log(
             mdp.P[states[..., :-1], actions, states[..., 1:]]

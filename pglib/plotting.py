@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from pglib import _checks
+
 if TYPE_CHECKING:
     from pglib.gridworld import GridWorld
 
@@ -55,6 +57,11 @@ _RC_PARAMS: dict[str, object] = {
 }
 
 
+#: Size guards: more axes, or a larger figure (in inches, at 100 dpi), would take minutes to draw.
+MAX_AXES = 100
+MAX_FIGURE_INCHES = 50.0
+
+
 def use_house_style() -> None:
     """Apply the book's matplotlib style globally. Introduced in Chapter 1."""
     mpl.rcParams.update(_RC_PARAMS)
@@ -64,10 +71,11 @@ def new_figure(
     nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.0
 ) -> tuple[Figure, Axes | list[Axes]]:
     """A house-style figure with ``nrows`` x ``ncols`` axes (a single Axes when both are 1)."""
-    if nrows < 1 or ncols < 1:
-        raise ValueError(f"nrows and ncols must be >= 1, got nrows={nrows}, ncols={ncols}")
-    if width <= 0 or height <= 0:
-        raise ValueError(f"width and height must be positive inches, got {width} x {height}")
+    nrows = _checks.positive_int("nrows", nrows, limit=MAX_AXES)
+    ncols = _checks.positive_int("ncols", ncols, limit=MAX_AXES)
+    _checks.positive_int("nrows * ncols", nrows * ncols, limit=MAX_AXES)
+    for name, inches in (("width", width), ("height", height)):
+        _checks.real(f"{name} (inches)", inches, low=0.0, high=MAX_FIGURE_INCHES, low_open=True)
     use_house_style()
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     flat = [ax for row in axes for ax in row]
@@ -79,6 +87,14 @@ def new_figure(
 __all__ += ["plot_gridworld", "plot_grid_path"]
 
 _ARROW_DIRECTIONS = ((0.0, -1.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0))  # up, right, down, left
+
+
+def _check_world_and_axes(world: object, ax: object) -> None:
+    from pglib.gridworld import GridWorld  # plotting serves gridworld, never the reverse
+
+    _checks.instance("world", world, GridWorld, "a GridWorld")
+    if ax is not None:
+        _checks.instance("ax", ax, Axes, "a matplotlib Axes or None")
 
 
 def _grid_axes(world: GridWorld, ax: Axes | None) -> Axes:
@@ -115,11 +131,19 @@ def plot_gridworld(
 
     Returns the Axes (a new figure when ``ax`` is None). Introduced in Chapter 2.
     """
+    _check_world_and_axes(world, ax)
     n = world.n_states
     if values is not None and np.shape(values) != (n,):
         raise ValueError(f"values must have shape [S] = ({n},), got {np.shape(values)}")
     if policy is not None and np.shape(policy) != (n, len(_ARROW_DIRECTIONS) + 1):
         raise ValueError(f"policy must have shape [S, 5] = ({n}, 5), got {np.shape(policy)}")
+    if values is not None:  # a NaN would be drawn as the lowest value without a word
+        _checks.real_array("values", values, sequences=True)
+        _check_format("value_format", value_format, 0.0)
+    if policy is not None:  # arrow lengths are probabilities: the rows must sum to 1
+        _checks.row_stochastic("policy", policy, rows="policy[s, :]")
+    if title is not None:
+        _checks.instance("title", title, str, "a string or None")
     ax = _grid_axes(world, ax)
     kind_colors = {
         "target": HOUSE_COLORS["target"],
@@ -210,11 +234,21 @@ def plot_grid_path(
     ``offset`` shifts the path (in cells) so that two paths over the same cells stay
     visible. Introduced in Chapter 2.
     """
+    _check_world_and_axes(world, ax)
+    _checks.instance("ax", ax, Axes, "a matplotlib Axes")
+    if isinstance(states, (str, bytes)) or not isinstance(states, (Sequence, np.ndarray)):
+        raise ValueError(f"states must be a list of states, got {_checks.describe(states)}")
     if len(states) < 1:
         raise ValueError("states must hold at least one state, got none")
-    bad = [s for s in states if not 0 <= s < world.n_states]
+    bad = [
+        s
+        for s in states
+        if isinstance(s, (bool, np.bool_))
+        or not (isinstance(s, (int, np.integer)) and 0 <= s < world.n_states)
+    ]
     if bad:
         raise ValueError(f"states must lie in [0, {world.n_states}), got {bad}")
+    offset = _checks.real("offset", offset)
     points = [(col + offset, row + offset) for row, col in (world.row_col(s) for s in states)]
     xs, ys = zip(*points, strict=True)
     ax.plot(xs, ys, "-", color=color, lw=2, alpha=0.8, label=label)
@@ -260,6 +294,12 @@ class ArrayTable:
         corner: str = "",
     ) -> None:
         values = np.asarray(values)
+        for name, labels in (("rows", rows), ("cols", cols)):
+            if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
+                raise ValueError(
+                    f"{name} must be a list of strings, got {_checks.describe(labels)}"
+                )
+        _checks.instance("corner", corner, str, "a string")
         if values.ndim != 2 or values.shape != (len(rows), len(cols)):
             raise ValueError(
                 f"values must have shape [len(rows), len(cols)] = {(len(rows), len(cols))}, "
@@ -267,7 +307,8 @@ class ArrayTable:
             )
         self.values = values
         self.rows, self.cols, self.corner = list(rows), list(cols), corner
-        self.cells = [[fmt.format(v) for v in row] for row in values.tolist()]
+        _checks.instance("fmt", fmt, str, "a format string such as '{:.3f}'")
+        self.cells = [[_format(fmt, v, "fmt") for v in row] for row in values.tolist()]
 
     def __repr__(self) -> str:
         grid = [[self.corner, *self.cols]] + [
@@ -300,6 +341,21 @@ class ArrayTable:
         )
 
 
+def _format(fmt: str, value: object, name: str) -> str:
+    """``fmt.format(value)``, or a ValueError that names the argument."""
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError, IndexError, KeyError) as error:
+        raise ValueError(
+            f"{name} must format one value, such as '{{:.2f}}', got {fmt!r} ({error})"
+        ) from None
+
+
+def _check_format(name: str, fmt: object, example: object) -> None:
+    _checks.instance(name, fmt, str, "a format string such as '{:.2f}'")
+    _format(fmt, example, name)
+
+
 __all__ += ["plot_learning_curves"]
 
 
@@ -321,26 +377,36 @@ def plot_learning_curves(
     range the returns can take (a mean ± std band pokes above CartPole's ceiling of 500).
     ``target`` draws a dashed line. Introduced in Chapter 8.
     """
-    if not runs or any(len(curves) == 0 for curves in runs.values()):
-        raise ValueError(f"runs must map each label to at least one curve, got {runs!r}")
+    if (
+        not isinstance(runs, dict)
+        or not runs
+        or any(isinstance(c, (str, bytes)) or not isinstance(c, Sequence) for c in runs.values())
+        or any(len(curves) == 0 for curves in runs.values())
+    ):
+        raise ValueError(
+            "runs must map each label to a list of at least one curve, "
+            f"got {_checks.describe(runs)}"
+        )
+    if ax is not None:
+        _checks.instance("ax", ax, Axes, "a matplotlib Axes or None")
+    if target is not None:
+        target = _checks.real("target", target)
+    if max_steps is not None:
+        max_steps = _checks.real("max_steps", max_steps, low=0.0, low_open=True)
+    _checks.instance("ylabel", ylabel, str, "a string")
+    checked = {
+        label: [_checked_curve(label, curve) for curve in curves] for label, curves in runs.items()
+    }
     if ax is None:
         _, ax = new_figure()
     fig = ax.figure
     if max_steps is None:
-        max_steps = min(float(np.max(steps)) for curves in runs.values() for steps, _ in curves)
+        max_steps = min(float(np.max(steps)) for curves in checked.values() for steps, _ in curves)
     grid = np.linspace(0.0, max_steps, 200)
-    for label, curves in runs.items():
+    for label, curves in checked.items():
         rows = []
         for steps, returns in curves:
-            steps, returns = np.asarray(steps, float), np.asarray(returns, float)
-            if steps.shape != returns.shape or steps.ndim != 1:
-                raise ValueError(
-                    f"each curve needs steps and returns of one shape [U], got {steps.shape} "
-                    f"and {returns.shape} for {label!r}"
-                )
             seen = ~np.isnan(returns)
-            if not seen.any():
-                raise ValueError(f"a curve of {label!r} has no return that is not NaN")
             rows.append(np.interp(grid, steps[seen], returns[seen]))
         seeds = "1 seed" if len(rows) == 1 else f"median and range of {len(rows)} seeds"
         (line,) = ax.plot(grid, np.median(rows, axis=0), label=f"{label} ({seeds})")
@@ -353,3 +419,33 @@ def plot_learning_curves(
     ax.set_xlim(0, max_steps)
     ax.legend(loc="best")
     return fig
+
+
+def _checked_curve(label: object, curve: object) -> tuple[np.ndarray, np.ndarray]:
+    """One (steps, returns) pair as float arrays: steps finite and strictly increasing (the
+    interpolation would silently draw unsorted steps wrongly), returns finite or NaN."""
+    if not (isinstance(curve, (tuple, list)) and len(curve) == 2):
+        raise ValueError(
+            f"each curve of {label!r} must be a pair (steps, returns), "
+            f"got {_checks.describe(curve)}"
+        )
+    steps = _checks.to_float64(_checks.real_array("steps", curve[0], ndim=1, sequences=True))
+    returns = np.asarray(curve[1])
+    if returns.dtype.kind not in "iuf" or returns.shape != steps.shape:
+        raise ValueError(
+            f"each curve needs steps and returns of one shape [U] of real numbers, got "
+            f"{steps.shape} and {returns.shape} (dtype {returns.dtype}) for {label!r}"
+        )
+    returns = returns.astype(float)
+    if np.isinf(returns).any():
+        raise ValueError(f"returns of {label!r} must be finite or NaN (no episode yet), got inf")
+    if not (~np.isnan(returns)).any():
+        raise ValueError(f"a curve of {label!r} has no return that is not NaN")
+    not_rising = np.flatnonzero(np.diff(steps) <= 0)
+    if not_rising.size:
+        k = int(not_rising[0])
+        raise ValueError(
+            f"steps of {label!r} must be strictly increasing, got {steps[k]:g} then "
+            f"{steps[k + 1]:g} at index {k + 1}"
+        )
+    return steps, returns

@@ -17,6 +17,11 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, Independent, Normal
 
+from pglib import _checks
+
+#: A size guard on one layer's width (a 65,536 x 65,536 float32 layer takes 16 GiB).
+MAX_LAYER_WIDTH = 65_536
+
 __all__ = [
     "mlp",
     "TabularSoftmaxPolicy",
@@ -35,11 +40,16 @@ def mlp(
     ``activation`` follows every hidden layer; ``output_activation`` (if given) follows the
     last one. ``mlp([4, 64, 2])`` maps [B, 4] -> [B, 2]. Introduced in Chapter 1.
     """
-    sizes = list(sizes)
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise ValueError(f"sizes must be a list of layer widths, got {_checks.describe(sizes)}")
+    sizes = [
+        _checks.positive_int("every layer width", size, limit=MAX_LAYER_WIDTH) for size in sizes
+    ]
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least an input and an output width, got {sizes}")
-    if any(int(size) != size or size < 1 for size in sizes):
-        raise ValueError(f"every layer width must be a positive integer, got {sizes}")
+    _check_activation("activation", activation)
+    if output_activation is not None:
+        _check_activation("output_activation", output_activation)
     layers: list[nn.Module] = []
     for index, (n_in, n_out) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
@@ -51,8 +61,27 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def _check_hidden_sizes(hidden_sizes: object) -> None:
+    if isinstance(hidden_sizes, (str, bytes)) or not isinstance(
+        hidden_sizes, (Sequence, np.ndarray)
+    ):
+        raise ValueError(
+            f"hidden_sizes must be a tuple of layer widths, got {_checks.describe(hidden_sizes)}"
+        )
+
+
+def _check_activation(name: str, activation: object) -> None:
+    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
+        raise ValueError(
+            f"{name} must be a torch.nn.Module class such as nn.Tanh, "
+            f"got {_checks.describe(activation)}"
+        )
+
+
 def _as_observations(obs: Tensor | np.ndarray, obs_dim: int, like: Tensor) -> Tensor:
     """``obs`` as a tensor [..., obs_dim] with the dtype and device of ``like``, or a ValueError."""
+    # A NaN observation would give NaN logits, and a sampler would still pick an action.
+    obs = _checks.real_array("observations", obs, sequences=True)
     obs = torch.as_tensor(obs, dtype=like.dtype, device=like.device)
     if obs.ndim == 0 or obs.shape[-1] != obs_dim:
         raise ValueError(
@@ -71,14 +100,11 @@ class TabularSoftmaxPolicy(nn.Module):
 
     def __init__(self, logits: Tensor | np.ndarray) -> None:
         super().__init__()
+        # -inf is refused too: use a large negative number for an excluded action.
+        logits = _checks.real_array(
+            "logits", logits, shape=("S", "A"), nonempty=True, sequences=True
+        )
         logits = torch.as_tensor(logits, dtype=torch.float64)
-        if logits.ndim != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
-            raise ValueError(
-                f"logits must be a non-empty [n_states, n_actions] array, got shape "
-                f"{tuple(logits.shape)}"
-            )
-        if not bool(torch.isfinite(logits).all()):
-            raise ValueError("logits must be finite (use a large negative number, not -inf)")
         self.logits = nn.Parameter(logits.detach().clone())
 
     @property
@@ -93,14 +119,8 @@ class TabularSoftmaxPolicy(nn.Module):
 
     def distribution(self, states: Tensor | np.ndarray) -> Categorical:
         """π_θ(· | s) for integer ``states`` [...]: a Categorical with batch shape [...]."""
+        _checks.index_array("states", states, high=self.n_states)
         states = torch.as_tensor(states, device=self.logits.device)
-        if states.dtype.is_floating_point or states.dtype == torch.bool:
-            raise ValueError(f"states must be integer indices, got dtype {states.dtype}")
-        if states.numel() and (int(states.min()) < 0 or int(states.max()) >= self.n_states):
-            raise ValueError(
-                f"states must lie in [0, {self.n_states - 1}], got values from "
-                f"{int(states.min())} to {int(states.max())}"
-            )
         return Categorical(logits=self.logits[states.long()])
 
     def probs(self) -> Tensor:
@@ -122,11 +142,9 @@ class MLPCategoricalPolicy(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
     ) -> None:
         super().__init__()
-        if obs_dim < 1 or n_actions < 1:
-            raise ValueError(
-                f"obs_dim and n_actions must be positive, got obs_dim={obs_dim}, "
-                f"n_actions={n_actions}"
-            )
+        obs_dim = _checks.positive_int("obs_dim", obs_dim, limit=MAX_LAYER_WIDTH)
+        n_actions = _checks.positive_int("n_actions", n_actions, limit=MAX_LAYER_WIDTH)
+        _check_hidden_sizes(hidden_sizes)
         self.obs_dim = obs_dim
         self.n_actions = n_actions
         self.logits_net = mlp([obs_dim, *hidden_sizes, n_actions], activation)
@@ -170,14 +188,14 @@ class DiagonalGaussianPolicy(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
     ) -> None:
         super().__init__()
-        if obs_dim < 1 or act_dim < 1:
-            raise ValueError(
-                f"obs_dim and act_dim must be positive, got obs_dim={obs_dim}, act_dim={act_dim}"
-            )
+        obs_dim = _checks.positive_int("obs_dim", obs_dim, limit=MAX_LAYER_WIDTH)
+        act_dim = _checks.positive_int("act_dim", act_dim, limit=MAX_LAYER_WIDTH)
+        _check_hidden_sizes(hidden_sizes)
+        log_std_init = _checks.real("log_std_init", log_std_init)
         self.obs_dim = obs_dim
         self.act_dim = act_dim
         self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
-        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        self.log_std = nn.Parameter(torch.full((act_dim,), log_std_init))
 
     def forward(self, obs: Tensor | np.ndarray) -> Tensor:
         """The mean action μ_θ(o), [..., obs_dim] -> [..., act_dim]."""

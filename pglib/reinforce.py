@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -32,7 +31,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pglib.policies import MLPCategoricalPolicy, mlp
+from pglib import _checks
+from pglib.policies import MAX_LAYER_WIDTH, MLPCategoricalPolicy, mlp
 from pglib.returns import reward_to_go
 
 __all__ = [
@@ -44,12 +44,13 @@ __all__ = [
     "rollout_returns",
     "train",
     "evaluate",
-    "save_policy",
-    "load_policy",
 ]
 
 #: How many finished training episodes "target reached" averages over.
 TARGET_WINDOW = 20
+#: Size guards: more environments side by side, or more steps, than any run here needs.
+MAX_ENVS = 1_024
+MAX_ENV_STEPS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -79,64 +80,95 @@ class REINFORCEConfig:
     device: str = "cpu"  # torch device for the networks
 
     def __post_init__(self) -> None:
-        if not isinstance(self.env_id, str):
-            raise ValueError(f"env_id must be a string, got {self.env_id!r}")
-        try:
-            gym.spec(self.env_id)
-        except gym.error.Error as error:
-            raise ValueError(
-                f"env_id must be a registered Gymnasium environment id, got {self.env_id!r} "
-                f"({error})"
-            ) from None
-        for name in ("num_envs", "batch_size", "max_steps", "value_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _check_env_id(self.env_id)
+        _checks.positive_int("num_envs", self.num_envs, limit=MAX_ENVS)
+        _checks.positive_int("batch_size", self.batch_size, limit=MAX_ENV_STEPS)
+        _checks.positive_int("max_steps", self.max_steps, limit=MAX_ENV_STEPS)
+        _checks.positive_int("value_epochs", self.value_epochs, limit=10_000)
+        _checks.integer("seed", self.seed, low=0)
         if self.batch_size % self.num_envs:
             raise ValueError(
                 f"batch_size must be a multiple of num_envs, got batch_size={self.batch_size} "
                 f"and num_envs={self.num_envs}"
             )
+        if self.batch_size < 2 * self.num_envs:
+            # With one step per environment an update can hold only autoreset steps.
+            raise ValueError(
+                "batch_size must be at least 2 x num_envs (two steps per environment and "
+                f"update), got batch_size={self.batch_size} and num_envs={self.num_envs}"
+            )
         for name in ("lr", "value_lr"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}"
-            )
-        if not (math.isfinite(self.gamma) and 0 <= self.gamma <= 1):
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
-        if not self.hidden_sizes or any(
-            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden_sizes
+            self._set_float(name, _checks.real(name, getattr(self, name), low=0.0, low_open=True))
+        _checks.choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
+        self._set_float("gamma", _checks.unit_interval("gamma", self.gamma))
+        if (
+            isinstance(self.hidden_sizes, (str, bytes))
+            or not isinstance(self.hidden_sizes, (tuple, list))
+            or not self.hidden_sizes
         ):
             raise ValueError(
-                f"hidden_sizes must be a non-empty tuple of positive integers, "
-                f"got {self.hidden_sizes!r}"
+                "hidden_sizes must be a non-empty tuple of positive integers, "
+                f"got {_checks.describe(self.hidden_sizes)}"
             )
-        if not (math.isfinite(self.entropy_coef) and self.entropy_coef >= 0):
-            raise ValueError(f"entropy_coef must be a number >= 0, got {self.entropy_coef!r}")
-        if self.max_grad_norm is not None and not (
-            math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0
-        ):
-            raise ValueError(
-                f"max_grad_norm must be a positive number or None, got {self.max_grad_norm!r}"
-            )
-        if self.target_return is not None and not math.isfinite(self.target_return):
-            raise ValueError(
-                f"target_return must be a finite number or None, got {self.target_return!r}"
-            )
-        try:
-            torch.device(self.device)
-        except RuntimeError:
-            raise ValueError(f"device must name a torch device, got {self.device!r}") from None
+        for width in self.hidden_sizes:
+            _checks.positive_int("every hidden size", width, limit=MAX_LAYER_WIDTH)
+        for name in ("value_baseline", "normalize_advantages", "stop_at_target"):
+            _checks.boolean(name, getattr(self, name))
+        self._set_float("entropy_coef", _checks.real("entropy_coef", self.entropy_coef, low=0.0))
+        if self.max_grad_norm is not None:
+            norm = _checks.real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+            self._set_float("max_grad_norm", norm)
+        if self.target_return is not None:
+            self._set_float("target_return", _checks.real("target_return", self.target_return))
+        _check_device(self.device)
+
+    def _set_float(self, name: str, value: float) -> None:
+        """Store a NumPy or torch scalar as a Python float, so that the config stays
+        JSON-ready; a Python int or float is kept as given."""
+        if not isinstance(getattr(self, name), (int, float)):
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-ready dict (tuples become lists)."""
         data = asdict(self)
         data["hidden_sizes"] = list(self.hidden_sizes)
         return data
+
+
+def _check_env_id(env_id: object) -> None:
+    _checks.instance("env_id", env_id, str, "a Gymnasium environment id (a string)")
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f"env_id must be a registered Gymnasium environment id, got {env_id!r} ({error})"
+        ) from None
+
+
+def _check_device(device: object) -> None:
+    """A torch device name that this machine has, or a one-sentence error with the fix."""
+    _checks.instance("device", device, str, "a torch device name such as 'cpu' or 'cuda'")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"device must name a torch device, got {device!r}") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(kind, False)
+    if not available:
+        raise ValueError(
+            f"device {device!r} is not available on this machine (torch finds no {kind} "
+            "device); use device 'cpu' (--device cpu)"
+        )
+    if kind == "cuda" and torch.device(device).index is not None:
+        count = torch.cuda.device_count()
+        if torch.device(device).index >= count:
+            raise ValueError(
+                f"device {device!r} does not exist: this machine has {count} CUDA device(s); "
+                "use 'cuda' or 'cpu'"
+            )
 
 
 @dataclass
@@ -170,6 +202,12 @@ class History:
     entropy: list[float] = field(default_factory=list)
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
+
+    def __post_init__(self) -> None:
+        _checks.instance("config", self.config, REINFORCEConfig, "a REINFORCEConfig")
+        _checks.instance("policy", self.policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+        if self.value is not None:
+            _checks.instance("value", self.value, nn.Module, "a torch.nn.Module or None")
 
     def to_dict(self) -> dict[str, Any]:
         """The per-update lists and the target times as plain JSON-ready Python values
@@ -214,6 +252,21 @@ class Rollout:
     valid: np.ndarray
     finished_returns: list[float]
 
+    def __post_init__(self) -> None:
+        rewards = _checks.real_array("rewards", self.rewards, ndim=2, nonempty=True)
+        shape = tuple(rewards.shape)
+        for name in ("terminated", "truncated", "valid"):
+            _checks.bool_flags(name, getattr(self, name), shape)
+        _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
+        if np.shape(self.actions) != shape:
+            raise ValueError(f"actions must have shape {shape}, got {np.shape(self.actions)}")
+        for name in ("observations", "next_observations"):
+            obs = _checks.real_array(name, getattr(self, name))
+            if tuple(obs.shape[:2]) != shape:
+                raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+        for value in self.finished_returns:
+            _checks.real("every finished return", value)
+
     @property
     def n_steps(self) -> int:
         """The number of environment steps, autoreset steps excluded."""
@@ -226,11 +279,15 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     Uses the environment's own batched NumPy implementation when it has one (CartPole does),
     and ``SyncVectorEnv`` otherwise. Introduced in Chapter 8.
     """
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    _check_env_id(env_id)
+    num_envs = _checks.positive_int("num_envs", num_envs, limit=MAX_ENVS)
     spec = gym.spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    except gym.error.DependencyNotInstalled as error:
+        # Gymnasium's message names the pip command that installs the missing extra.
+        raise ValueError(f"{env_id} needs a package that is not installed: {error}") from None
 
 
 class RolloutCollector:
@@ -241,6 +298,8 @@ class RolloutCollector:
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int) -> None:
+        _checks.instance("envs", envs, gym.vector.VectorEnv, "a gymnasium VectorEnv")
+        seed = _checks.integer("seed", seed, low=0)
         if envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) != (
             gym.vector.AutoresetMode.NEXT_STEP
         ):
@@ -255,8 +314,8 @@ class RolloutCollector:
 
     def collect(self, policy: MLPCategoricalPolicy, n_steps: int) -> Rollout:
         """T = ``n_steps`` vector steps; returns them as a :class:`Rollout`."""
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        _check_policy_fits(policy, self.envs)
+        n_steps = _checks.positive_int("n_steps", n_steps, limit=MAX_ENV_STEPS // MAX_ENVS)
         n_envs = self.envs.num_envs
         obs_shape = self.obs.shape[1:]
         observations = np.empty((n_steps, n_envs, *obs_shape), dtype=np.float32)
@@ -307,6 +366,9 @@ def rollout_returns(
     the returns near a cut are biased low; a terminated episode needs no bootstrap.
     Computed by :func:`pglib.reward_to_go`. Introduced in Chapter 8.
     """
+    _checks.instance("rollout", rollout, Rollout, "a Rollout")
+    if value is not None and not callable(value):
+        raise ValueError(f"value must be a callable V(obs) or None, got {type(value).__name__}")
     terminated = rollout.terminated | ~rollout.valid  # an autoreset step is its own 0-episode
     truncated = rollout.truncated.copy()
     truncated[-1] |= ~(terminated[-1] | truncated[-1])  # the rollout cut mid-episode
@@ -323,6 +385,18 @@ def rollout_returns(
 def _value_fn(net: nn.Module, device: torch.device) -> Callable[[Tensor], Tensor]:
     """V(o) for observations [..., obs_dim] -> [...]."""
     return lambda obs: net(obs.to(device)).squeeze(-1)
+
+
+def _check_policy_fits(policy: object, envs: gym.vector.VectorEnv) -> None:
+    """``policy`` is an MLP categorical policy for the observations and actions of ``envs``."""
+    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    obs_shape = envs.single_observation_space.shape
+    n_actions = getattr(envs.single_action_space, "n", None)
+    if obs_shape != (policy.obs_dim,) or n_actions != policy.n_actions:
+        raise ValueError(
+            f"the policy (obs_dim={policy.obs_dim}, n_actions={policy.n_actions}) does not fit "
+            f"the environment (observations {obs_shape}, actions {envs.single_action_space})"
+        )
 
 
 def _check_discrete(envs: gym.vector.VectorEnv, env_id: str) -> int:
@@ -356,8 +430,10 @@ def train(
     bar with the recent mean return. The global torch RNG and thread count are restored
     afterwards. Introduced in Chapter 8.
     """
-    if not isinstance(config, REINFORCEConfig):
-        raise ValueError(f"config must be a REINFORCEConfig, got {type(config).__name__}")
+    _checks.instance("config", config, REINFORCEConfig, "a REINFORCEConfig")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
+    _checks.boolean("progress", progress)
     envs = make_vector_env(config.env_id, config.num_envs)
     try:
         n_actions = _check_discrete(envs, config.env_id)
@@ -483,19 +559,14 @@ def evaluate(
     takes the most probable action, a = argmax π(·|o); otherwise actions are sampled (from
     the global torch RNG). Introduced in Chapter 8.
     """
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    try:
-        gym.spec(env_id)
-    except gym.error.Error:
-        raise ValueError(
-            f"env_id must be a registered Gymnasium environment id, got {env_id!r}"
-        ) from None
+    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    n_episodes = _checks.positive_int("n_episodes", n_episodes, limit=MAX_ENVS)
+    seed = _checks.integer("seed", seed, low=0)
+    _checks.boolean("greedy", greedy)
     envs = make_vector_env(env_id, n_episodes)
     try:
         _check_discrete(envs, env_id)
+        _check_policy_fits(policy, envs)
         device = next(policy.parameters()).device
         obs, _ = envs.reset(seed=seed)
         returns = np.zeros(n_episodes)
@@ -510,38 +581,3 @@ def evaluate(
         return returns
     finally:
         envs.close()
-
-
-def save_policy(policy: MLPCategoricalPolicy, path: str | Path) -> None:
-    """Save an MLP categorical policy with ``torch.save``: its state dict and its sizes.
-
-    Read it back with :func:`load_policy`. Introduced in Chapter 8.
-    """
-    if not isinstance(policy, MLPCategoricalPolicy):
-        raise ValueError(f"policy must be an MLPCategoricalPolicy, got {type(policy).__name__}")
-    linears = [m for m in policy.logits_net if isinstance(m, nn.Linear)]
-    activations = {type(m).__name__ for m in policy.logits_net if not isinstance(m, nn.Linear)}
-    torch.save(
-        {
-            "obs_dim": policy.obs_dim,
-            "n_actions": policy.n_actions,
-            "hidden_sizes": [m.out_features for m in linears[:-1]],
-            "activation": activations.pop() if activations else "Tanh",
-            "state_dict": policy.state_dict(),
-        },
-        path,
-    )
-
-
-def load_policy(path: str | Path) -> MLPCategoricalPolicy:
-    """The policy saved by :func:`save_policy`, loaded with ``torch.load(weights_only=True)``
-    (no pickled code runs). Introduced in Chapter 8."""
-    data = torch.load(path, weights_only=True)
-    policy = MLPCategoricalPolicy(
-        data["obs_dim"],
-        data["n_actions"],
-        tuple(data["hidden_sizes"]),
-        getattr(nn, data["activation"]),
-    )
-    policy.load_state_dict(data["state_dict"])
-    return policy

@@ -12,29 +12,22 @@ future had value that was simply not observed.
 
 from __future__ import annotations
 
-import math
 from typing import TypeVar
 
 import numpy as np
 import torch
+
+from pglib import _checks
 
 __all__ = ["discounted_return", "reward_to_go", "gae"]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
-def _check_unit_interval(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-
-
 def _time_major_floats(rewards: Array) -> Array:
     """``rewards`` checked to be ``[T]`` or ``[T, N]``, as floating point of the same type."""
-    if not isinstance(rewards, (np.ndarray, torch.Tensor)):
-        raise ValueError(
-            f"rewards must be a NumPy array or a torch tensor, got {type(rewards).__name__}"
-        )
-    if rewards.ndim not in (1, 2) or rewards.shape[0] == 0:
+    rewards = _checks.real_array("rewards", rewards, ndim=(1, 2))
+    if rewards.shape[0] == 0:
         raise ValueError(
             f"rewards must have shape [T] or [T, N] with T >= 1, got shape {tuple(rewards.shape)}"
         )
@@ -42,31 +35,33 @@ def _time_major_floats(rewards: Array) -> Array:
         rewards = rewards if rewards.is_floating_point() else rewards.to(torch.get_default_dtype())
     elif not np.issubdtype(rewards.dtype, np.floating):
         rewards = rewards.astype(np.float64)
-    _check_finite("rewards", rewards)
     return rewards
 
 
-def _check_finite(name: str, x: Array) -> None:
-    """A NaN or infinite reward or value would silently poison every return before it."""
-    finite = torch.isfinite(x).all() if isinstance(x, torch.Tensor) else np.isfinite(x).all()
-    if not bool(finite):
-        raise ValueError(f"{name} must contain only finite numbers, got NaN or inf")
-
-
-def _like(name: str, x: object, rewards: Array, dtype: object) -> Array:
-    """``x`` converted to the type (and device) of ``rewards``, with the same shape."""
+def _like(name: str, x: object, rewards: Array) -> Array:
+    """Values ``x`` (finite reals of the shape of ``rewards``) in the type, dtype and device
+    of ``rewards``."""
+    _check_shape(name, x, rewards)
+    x = _checks.real_array(name, x, shape=tuple(rewards.shape), sequences=True)
     if isinstance(rewards, torch.Tensor):
-        out = torch.as_tensor(x, device=rewards.device)
-        out = out.to(dtype) if dtype is not None else out.to(rewards.dtype)
-    else:
-        out = np.asarray(x, dtype=dtype if dtype is not None else rewards.dtype)
-    if tuple(out.shape) != tuple(rewards.shape):
+        return torch.as_tensor(x, device=rewards.device).to(rewards.dtype)
+    return np.asarray(x, dtype=rewards.dtype)
+
+
+def _flags(name: str, flags: object, rewards: Array) -> Array:
+    """Bool flags of the shape of ``rewards``, in its type (and device)."""
+    _check_shape(name, flags, rewards)
+    flags = _checks.bool_flags(name, flags, tuple(rewards.shape))
+    if isinstance(rewards, torch.Tensor):
+        return torch.as_tensor(flags, device=rewards.device)
+    return np.asarray(flags.cpu() if isinstance(flags, torch.Tensor) else flags)
+
+
+def _check_shape(name: str, x: object, rewards: Array) -> None:
+    if isinstance(x, (np.ndarray, torch.Tensor)) and tuple(x.shape) != tuple(rewards.shape):
         raise ValueError(
-            f"{name} must have the shape of rewards {tuple(rewards.shape)}, got {tuple(out.shape)}"
+            f"{name} must have the shape of rewards {tuple(rewards.shape)}, got {tuple(x.shape)}"
         )
-    if dtype is None:  # values and bootstraps; flags are booleans
-        _check_finite(name, out)
-    return out
 
 
 def _episode_flags(
@@ -76,14 +71,13 @@ def _episode_flags(
 
     With neither given, the whole sequence is one episode that terminates after its last step.
     """
-    bool_dtype = torch.bool if isinstance(rewards, torch.Tensor) else bool
-    if terminated is None and truncated is None:
-        term = _like("terminated", np.zeros(tuple(rewards.shape), dtype=bool), rewards, bool_dtype)
-        term[-1] = True
-        return term, _like("truncated", np.zeros(tuple(rewards.shape), bool), rewards, bool_dtype)
     zeros = np.zeros(tuple(rewards.shape), dtype=bool)
-    term = _like("terminated", zeros if terminated is None else terminated, rewards, bool_dtype)
-    trunc = _like("truncated", zeros if truncated is None else truncated, rewards, bool_dtype)
+    if terminated is None and truncated is None:
+        term = _flags("terminated", zeros.copy(), rewards)
+        term[-1] = True
+        return term, _flags("truncated", zeros, rewards)
+    term = _flags("terminated", zeros if terminated is None else terminated, rewards)
+    trunc = _flags("truncated", zeros if truncated is None else truncated, rewards)
     last_done = term[-1] | trunc[-1]
     if not bool(last_done.all()):
         raise ValueError(
@@ -102,7 +96,7 @@ def discounted_return(rewards: Array, gamma: float) -> float:
 
     G = Σ_{t=0}^{T-1} γ^t r_t. Introduced in Chapter 2.
     """
-    _check_unit_interval("gamma", gamma)
+    gamma = _checks.unit_interval("gamma", gamma)
     rewards = _time_major_floats(rewards)
     if rewards.ndim != 1:
         raise ValueError(f"rewards must have shape [T], got shape {tuple(rewards.shape)}")
@@ -132,10 +126,10 @@ def reward_to_go(
     Example: ``reward_to_go(np.array([1., 1., 1.]), 0.5)`` is ``[1.75, 1.5, 1.0]``.
     Introduced in Chapter 6.
     """
-    _check_unit_interval("gamma", gamma)
+    gamma = _checks.unit_interval("gamma", gamma)
     rewards = _time_major_floats(rewards)
     term, trunc = _episode_flags(rewards, terminated, truncated)
-    boot = _like("bootstrap", 0.0 * rewards if bootstrap is None else bootstrap, rewards, None)
+    boot = _like("bootstrap", 0.0 * rewards if bootstrap is None else bootstrap, rewards)
     keep_going = ~(term | trunc)  # G_{t+1} flows back into G_t only inside an episode
     cut_with_value = trunc & ~term  # only here does V(s_{t+1}) stand in for the future
     rows: list[Array] = []
@@ -166,12 +160,12 @@ def gae(
     :func:`reward_to_go`. Introduced in Chapter 7
     (Schulman et al., 2016).
     """
-    _check_unit_interval("gamma", gamma)
-    _check_unit_interval("lam", lam)
+    gamma = _checks.unit_interval("gamma", gamma)
+    lam = _checks.unit_interval("lam", lam)
     rewards = _time_major_floats(rewards)
     term, trunc = _episode_flags(rewards, terminated, truncated)
-    v = _like("values", values, rewards, None)
-    v_next = _like("next_values", next_values, rewards, None)
+    v = _like("values", values, rewards)
+    v_next = _like("next_values", next_values, rewards)
     delta = rewards + gamma * ~term * v_next - v
     keep_going = ~(term | trunc)
     rows: list[Array] = []

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import resource
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import torch
 
 from pglib.__main__ import EVAL_EPISODES, main
+
+PGLIB_TRAIN = [sys.executable, "-m", "pglib", "train"]
 
 
 def test_train_writes_the_json_report(tmp_path, capsys) -> None:
@@ -50,7 +57,7 @@ def test_stop_at_target_stops_early_and_a_missed_target_is_null(tmp_path) -> Non
     ("args", "message"),
     [
         (["--env", "NoSuchEnv-v0"], "env_id must be a registered Gymnasium environment id"),
-        (["--lr", "-0.1"], "lr must be a positive number, got -0.1"),
+        (["--lr", "-0.1"], "lr must be a positive real number, got -0.1"),
         (["--env", "Pendulum-v1"], "needs a Discrete action space; Pendulum-v1 has Box"),
         (["--out", "/no/such/dir/r.json"], "--out must be in an existing directory"),
     ],
@@ -75,4 +82,81 @@ def test_python_dash_m_exits_non_zero_on_bad_input(tmp_path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "lr must be a positive number, got -1.0" in result.stderr
+    assert "lr must be a positive real number, got -1.0" in result.stderr
+
+
+def test_an_unwritable_out_fails_before_training(capsys) -> None:
+    # /dev/full accepts opening and fails every write: it must be refused up front.
+    assert main(["train", "--max-steps", "100000", "--no-progress", "--out", "/dev/full"]) == 2
+    err = capsys.readouterr().err
+    assert "--out must be a regular file, got '/dev/full'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_missing_device_is_one_line_with_the_fix(tmp_path, capsys) -> None:
+    argv = ["train", "--device", "cuda", "--no-progress", "--out", str(tmp_path / "r.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "pglib train: error: device 'cuda' is not available on this machine (torch finds no "
+        "cuda device); use device 'cpu' (--device cpu)"
+    )
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("Box2D") is not None, reason="the box2d extra is installed"
+)
+def test_a_missing_environment_extra_is_one_line_with_the_install_command(tmp_path, capsys) -> None:
+    argv = ["train", "--env", "LunarLander-v3", "--no-progress", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("pglib train: error: LunarLander-v3 needs a package that is not")
+    assert 'pip install "gymnasium[box2d]"' in err
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+
+def test_a_failed_write_keeps_the_old_report_whole(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    out.write_text('{"old": true}\n')
+    result = subprocess.run(  # a 1 KiB file-size limit: the probe fits, the report does not
+        [*PGLIB_TRAIN, "--max-steps", "600", "--no-progress", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_limit_file_size,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"pglib train: error: could not write {out}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert out.read_text() == '{"old": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    process = subprocess.Popen(
+        [*PGLIB_TRAIN, "--max-steps", "100000000", "--no-progress", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(12)  # imports take a few seconds; then REINFORCE makes several updates a second
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("pglib train: interrupted after ")
+    assert lines[0].endswith(f"env steps; the partial history is in {out}")
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    assert report["final_eval_return"] is None
+    lengths = {len(values) for values in report["history"].values()}
+    assert len(lengths) == 1 and lengths.pop() >= 1  # whole updates only
+    assert f"after {report['history']['env_steps'][-1]} env steps" in lines[0]

@@ -184,7 +184,7 @@ def test_bad_seed_is_rejected(seed: object) -> None:
 
 @pytest.mark.parametrize("max_steps", [0, -3, 2.5, False])
 def test_bad_max_steps_is_rejected(max_steps: object) -> None:
-    with pytest.raises(ValueError, match="max_steps must be a positive integer or None"):
+    with pytest.raises(ValueError, match="max_steps must be a positive integer"):
         run_episode(ScriptedEnv(3, None), always(0), seed=0, max_steps=max_steps)  # type: ignore[arg-type]
 
 
@@ -204,7 +204,7 @@ def test_an_action_outside_the_action_space_is_rejected(action: object) -> None:
 def test_episode_checks_its_lengths() -> None:
     with pytest.raises(ValueError, match="T actions and T \\+ 1 observations"):
         Episode(np.zeros((3, 1)), np.zeros(3), np.ones(3), terminated=True, truncated=False)
-    with pytest.raises(ValueError, match=r"rewards must have shape \[T\] with T >= 1"):
+    with pytest.raises(ValueError, match=r"rewards must not be empty"):
         Episode(np.zeros((1, 1)), np.zeros(0), np.ones(0), terminated=True, truncated=False)
 
 

@@ -113,9 +113,9 @@ def test_validation_errors() -> None:
         GridWorld(2, 2, target=3, start=())
     with pytest.raises(ValueError, match="the target state 3 cannot also be forbidden"):
         GridWorld(2, 2, target=3, forbidden=(3,))
-    with pytest.raises(ValueError, match="r_forbidden must be a finite number, got nan"):
+    with pytest.raises(ValueError, match="r_forbidden must be a finite real number, got nan"):
         GridWorld(2, 2, target=3, r_forbidden=float("nan"))
-    with pytest.raises(ValueError, match=r"slip must be a probability in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"slip must be a real number in \[0, 1\], got 1.5"):
         GridWorld(2, 2, target=3, slip=1.5)
     with pytest.raises(
         ValueError, match=r"layout must be a rectangle of cells, got row lengths \[2, 1\]"
@@ -131,5 +131,5 @@ def test_validation_errors() -> None:
         GridWorldEnv(GridWorld.zhao_3x3(), render_mode="human")
     env = GridWorldEnv(GridWorld.zhao_3x3())
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 5\), got 7"):
+    with pytest.raises(ValueError, match=r"action must be an integer in \[0, 4\], got 7"):
         env.step(7)

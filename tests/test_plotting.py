@@ -37,7 +37,7 @@ def test_house_style_and_new_figure() -> None:
     assert matplotlib.rcParams["axes.spines.top"] is False
     fig, axes = new_figure(1, 2)
     assert len(axes) == 2 and fig.get_size_inches().tolist() == [6.4, 4.0]
-    with pytest.raises(ValueError, match="nrows and ncols must be >= 1, got nrows=0, ncols=1"):
+    with pytest.raises(ValueError, match="nrows must be a positive integer, got 0"):
         new_figure(0, 1)
 
 
@@ -118,7 +118,11 @@ def test_learning_curves_draw_the_median_inside_a_min_max_band() -> None:
     from pglib import plot_learning_curves
 
     steps = [0, 100, 200]
-    seeds = [(steps, [0.0, 400.0, 500.0]), (steps, [0.0, 500.0, 500.0]), (steps, [10.0, 20.0, 30.0])]
+    seeds = [
+        (steps, [0.0, 400.0, 500.0]),
+        (steps, [0.0, 500.0, 500.0]),
+        (steps, [10.0, 20.0, 30.0]),
+    ]
     fig = plot_learning_curves({"run": seeds}, max_steps=200)
     ax = fig.axes[0]
     (line,) = ax.get_lines()

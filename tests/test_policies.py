@@ -150,14 +150,14 @@ def test_gaussian_log_std_is_a_learnable_parameter() -> None:
 
 
 def test_tabular_rejects_bad_logits_and_states() -> None:
-    with pytest.raises(ValueError, match=r"logits must be a non-empty \[n_states, n_actions\]"):
+    with pytest.raises(ValueError, match=r"logits must have shape \[S, A\]"):
         TabularSoftmaxPolicy(torch.zeros(9))
-    with pytest.raises(ValueError, match="logits must be finite"):
+    with pytest.raises(ValueError, match="logits must contain only finite numbers"):
         TabularSoftmaxPolicy(torch.tensor([[0.0, -math.inf]]))
     policy = TabularSoftmaxPolicy(torch.zeros(3, 2))
-    with pytest.raises(ValueError, match=r"states must lie in \[0, 2\], got values from 0 to 3"):
+    with pytest.raises(ValueError, match=r"states must lie in \[0, 3\), got values 0..3"):
         policy.distribution(torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match="states must be integer indices"):
+    with pytest.raises(ValueError, match="states must hold integer indices, got dtype"):
         policy.distribution(torch.tensor([0.0]))
 
 
@@ -167,7 +167,7 @@ def test_network_policies_reject_bad_shapes() -> None:
         MLPCategoricalPolicy(4, 2).distribution(torch.zeros(3, 5))
     with pytest.raises(ValueError, match=message):
         DiagonalGaussianPolicy(4, 2).distribution(torch.tensor(1.0))
-    with pytest.raises(ValueError, match="obs_dim and n_actions must be positive"):
+    with pytest.raises(ValueError, match="obs_dim must be a positive integer"):
         MLPCategoricalPolicy(0, 2)
-    with pytest.raises(ValueError, match="obs_dim and act_dim must be positive"):
+    with pytest.raises(ValueError, match="act_dim must be a positive integer"):
         DiagonalGaussianPolicy(3, 0)

@@ -132,14 +132,17 @@ def test_gae_on_torch_matches_numpy() -> None:
 
 def test_validation_errors() -> None:
     ones = np.ones(3)
-    with pytest.raises(ValueError, match=r"gamma must be a number in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"gamma must be a real number in \[0, 1\], got 1.5"):
         reward_to_go(ones, 1.5)
-    with pytest.raises(ValueError, match=r"gamma must be a number in \[0, 1\], got nan"):
+    with pytest.raises(
+        ValueError, match=r"gamma must be a finite real number in \[0, 1\], got nan"
+    ):
         discounted_return(ones, float("nan"))
-    with pytest.raises(ValueError, match=r"lam must be a number in \[0, 1\], got -0.1"):
+    with pytest.raises(ValueError, match=r"lam must be a real number in \[0, 1\], got -0.1"):
         gae(ones, ones, ones, 0.9, -0.1)
     with pytest.raises(
-        ValueError, match="rewards must be a NumPy array or a torch tensor, got list"
+        ValueError,
+        match="rewards must be a NumPy array or a torch tensor of real numbers, got list",
     ):
         reward_to_go([1.0, 2.0], 0.5)
     with pytest.raises(
