@@ -296,12 +296,13 @@ def row_stochastic(
         raise ValueError(f"{name} must have at least 2 dimensions, got shape {values.shape}")
     row_sums = values.sum(axis=-1)
     off_by = float(np.abs(row_sums - 1.0).max())
+    expected = f"every row {rows or name} must be a probability distribution (non-negative, sum 1)"
+    if (values < 0).any():
+        raise ValueError(f"{expected}, got a negative entry {values.min():.3g}")
     # np.allclose's default relative tolerance (1e-5) also lets float32 rows through.
-    if (values < 0).any() or not np.allclose(row_sums, 1.0, atol=PROBABILITY_ATOL):
-        raise ValueError(
-            f"every row {rows or name} must be a probability distribution (non-negative, "
-            f"sum 1), got a row sum off by {off_by:.3g} or a negative entry"
-        )
+    if not np.allclose(row_sums, 1.0, atol=PROBABILITY_ATOL):
+        # Chapter 2 prints this sentence as it is.
+        raise ValueError(f"{expected}, got a row sum off by {off_by:.3g} or a negative entry")
     return values
 
 
