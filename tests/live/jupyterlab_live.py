@@ -15,6 +15,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -149,7 +150,12 @@ def _run_all(page: Page, name: str) -> None:
         if any(re.search(r"\d", p) for p in prompts) and not any("*" in p for p in prompts):
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"{name}: Run All had not finished after {RUN_ALL_TIMEOUT_S} s: {prompts}")
+            shot = Path(tempfile.mkdtemp()) / f"{Path(name).stem}.png"
+            page.screenshot(path=shot, full_page=True)
+            pytest.fail(
+                f"{name}: Run All had not finished after {RUN_ALL_TIMEOUT_S} s, prompts "
+                f"{prompts}; screenshot: {shot}"
+            )
         time.sleep(1)
 
 
@@ -171,9 +177,11 @@ def test_run_all_then_move_every_slider(browser: Browser, lab: Lab, path: Path) 
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+        # A workspace of its own, so that no notebook of an earlier test is reopened beside it.
+        page.goto(f"{lab.url}/lab/workspaces/{path.stem}/tree/{name}?token={lab.token}")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=START_TIMEOUT_S * 1000)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+        # The kernel named in the status bar and idle: before that, a restart is ignored.
+        page.locator(".jp-StatusBar-Widget", has_text="(ipykernel) | Idle").first.wait_for(
             timeout=START_TIMEOUT_S * 1000
         )
         _run_all(page, name)
