@@ -19,9 +19,12 @@ Introduced in Chapter 8.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +46,7 @@ __all__ = [
     "make_vector_env",
     "rollout_returns",
     "train",
+    "train_many",
     "evaluate",
 ]
 
@@ -51,6 +55,8 @@ TARGET_WINDOW = 20
 #: Size guards: more environments side by side, or more steps, than any run here needs.
 MAX_ENVS = 1_024
 MAX_ENV_STEPS = 1_000_000_000
+#: At most this many worker processes for :func:`train_many`.
+MAX_PROCESSES = 256
 
 
 @dataclass(frozen=True)
@@ -447,6 +453,46 @@ def train(
                 torch.set_num_threads(threads)
     finally:
         envs.close()
+
+
+def train_many(
+    configs: Sequence[REINFORCEConfig], *, processes: int | None = None, progress: bool = True
+) -> list[History]:
+    """``[train(c, progress=False) for c in configs]``, with the runs spread over the CPU cores.
+
+    Each run seeds itself and uses one torch thread, so the histories are the same as those of
+    the loop, in the same order, whatever ``processes`` is. ``processes`` defaults to the
+    number of cores (at most one per run); with 1 the runs stay in this process. Workers
+    start through a fork server (or spawn where there is none), never by forking the caller,
+    which is unsafe in a process with threads such as a Jupyter kernel: code patched in the
+    caller (``unittest.mock``) does not reach them, so run such experiments with
+    :func:`train`; and a script must call it under ``if __name__ == "__main__":``, as
+    :mod:`multiprocessing` requires. ``progress`` counts finished runs. Introduced in
+    Chapter 8.
+    """
+    if isinstance(configs, (str, bytes)) or not isinstance(configs, Sequence) or not configs:
+        raise ValueError(f"configs must be a non-empty list of REINFORCEConfig, got {configs!r}")
+    for i, config in enumerate(configs):
+        _checks.instance(f"configs[{i}]", config, REINFORCEConfig, "a REINFORCEConfig")
+    if processes is None:
+        processes = min(len(configs), os.cpu_count() or 1)
+    processes = _checks.positive_int("processes", processes, limit=MAX_PROCESSES)
+    _checks.boolean("progress", progress)
+    bar = tqdm(total=len(configs), desc="runs", unit="run", disable=not progress)
+    with bar:
+        if processes == 1:
+            histories = []
+            for config in configs:
+                histories.append(train(config, progress=False))
+                bar.update()
+            return histories
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = [pool.submit(train, config, progress=False) for config in configs]
+            for _ in as_completed(futures):
+                bar.update()
+            return [future.result() for future in futures]
 
 
 def _train(

@@ -512,6 +512,10 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.train({"env_id": "CartPole-v1"}), "config must be a REINFORCEConfig"),
         (lambda: pglib.train(pglib.REINFORCEConfig(), callback=3), "callback must be callable"),
     ),
+    "train_many": (
+        (lambda: pglib.train_many([]), "configs must be a non-empty list of REINFORCEConfig"),
+        (lambda: pglib.train_many([pglib.REINFORCEConfig()], processes=0), "processes must be"),
+    ),
     "evaluate": (
         (lambda: pglib.evaluate(POLICY, "CartPole-v1", 0, seed=0), "n_episodes must be a"),
         (

@@ -113,21 +113,7 @@ PORTABLE_FORMS = (
 )
 
 
-# Chapter 8's markdown was still being converted when this test was written; the lead removes
-# this mark once it is done.
-UNCONVERTED = {"08_reinforce": "Chapter 8 still uses {admonition} and {cite} (being converted)"}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(reason=UNCONVERTED[path.stem], strict=False))
-        if path.stem in UNCONVERTED
-        else path
-        for path in CHAPTERS
-    ],
-    ids=lambda path: path.stem,
-)
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
 def test_markdown_reads_well_outside_the_book(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     raw = [

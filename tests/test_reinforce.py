@@ -259,3 +259,30 @@ def test_bad_arguments_are_rejected() -> None:
     )
     with pytest.raises(ValueError, match="must use Gymnasium's default NEXT_STEP autoreset"):
         RolloutCollector(same_step, seed=0)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_train_many_equals_the_loop_in_order(processes: int) -> None:
+    configs = [REINFORCEConfig(seed=seed, max_steps=1_500) for seed in (3, 1, 2)]
+    together = pglib.train_many(configs, processes=processes, progress=False)
+    one_by_one = [pglib.train(config, progress=False) for config in configs]
+    assert [h.config.seed for h in together] == [3, 1, 2]
+    for a, b in zip(together, one_by_one, strict=True):
+        assert a.env_steps == b.env_steps
+        assert a.recent_return == b.recent_return  # seeded: the same run, in any process
+        assert a.loss == b.loss
+
+
+@pytest.mark.parametrize(
+    ("configs", "processes", "message"),
+    [
+        ([], None, "configs must be a non-empty list of REINFORCEConfig"),
+        ("CartPole-v1", None, "configs must be a non-empty list of REINFORCEConfig"),
+        ([REINFORCEConfig(), "x"], None, r"configs\[1\] must be a REINFORCEConfig"),
+        ([REINFORCEConfig()], 0, "processes must be"),
+        ([REINFORCEConfig()], True, "processes must be"),
+    ],
+)
+def test_train_many_rejects_bad_arguments(configs: object, processes: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        pglib.train_many(configs, processes=processes, progress=False)
