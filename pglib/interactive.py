@@ -37,6 +37,8 @@ MAX_SLIDER_FRAMES = 30
 
 def figure_png(fig: Figure) -> bytes:
     """The PNG bytes of ``fig``, reproducible: no software version or date in the metadata."""
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
@@ -91,6 +93,10 @@ class Slider:
     ) -> None:
         if not callable(figure_fn):
             raise ValueError(f"figure_fn must be callable, got {type(figure_fn).__name__}")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"name must be a parameter name such as 'gamma', got {name!r}")
+        if description is not None and (not isinstance(description, str) or not description):
+            raise ValueError(f"description must be a non-empty string or None, got {description!r}")
         self.figure_fn = figure_fn
         self.name = name
         self.values = _check_values(name, values)

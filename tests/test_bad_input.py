@@ -38,7 +38,6 @@ POLICY = pglib.MLPCategoricalPolicy(4, 2, hidden_sizes=(4,))
 GAUSSIAN = pglib.DiagonalGaussianPolicy(4, 2, hidden_sizes=(4,))
 TABULAR = pglib.TabularSoftmaxPolicy(THETA)
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
-OWNER_INTERACTIVE = "pglib/interactive.py (owned by the sliders' helper) lacks this check"
 
 
 def _figure(**_: object) -> plt.Figure:
@@ -594,7 +593,7 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.plot_learning_curves({"a": [([0, NAN], [1.0, 2.0])]}), "steps must contain"),
         (lambda: pglib.plot_learning_curves({}), "runs must map each label"),
     ),
-    # --- interactive (another helper's module: its current behaviour) -----------------------
+    # --- interactive ------------------------------------------------------------------------
     "slider": (
         (lambda: pglib.slider(_figure), "slider takes exactly one parameter"),
         (lambda: pglib.slider(3, gamma=[0.5]), "figure_fn must be callable"),
@@ -604,24 +603,17 @@ ROWS: dict[str, tuple[Case, ...]] = {
     "Slider": (
         (lambda: pglib.Slider(_figure, "gamma", []), "must hold at least one value"),
         (lambda: pglib.Slider(_figure, "gamma", [True]), "values must be numbers or strings"),
-        pytest.param(  # today: TypeError "keywords must be strings", from deep in a call
-            lambda: pglib.Slider(_figure, 3, [0.5]),
-            "name must be",
-            marks=pytest.mark.xfail(strict=True, reason=OWNER_INTERACTIVE),
-        ),
+        (lambda: pglib.Slider(_figure, 3, [0.5]), "name must be a parameter name"),
+        (lambda: pglib.Slider(_figure, "gamma", [0.5], description=5), "description must be"),
     ),
     "Slider.render": ((lambda: _slider_returning(3).render(0.5), "must return a matplotlib"),),
     "Slider.aria_label": NO_ARGUMENTS,
     "Slider.to_html": NO_ARGUMENTS,
     "Slider.widget": NO_ARGUMENTS,
     "figure_png": (
-        pytest.param(  # today: AttributeError "'str' object has no attribute 'savefig'"
-            lambda: pglib.figure_png("not a figure"),
-            "fig must be a matplotlib Figure",
-            marks=pytest.mark.xfail(strict=True, reason=OWNER_INTERACTIVE),
-        ),
+        (lambda: pglib.figure_png("not a figure"), "fig must be a matplotlib Figure, got str"),
     ),
-    # --- book (another helper's module: its current behaviour) ------------------------------
+    # --- book -------------------------------------------------------------------------------
     "glue": (
         (lambda: pglib.glue("not an identifier", "1"), "name must be an identifier"),
         (lambda: pglib.glue("steps", 3), "text must be a non-empty string"),
