@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   builds the HTML book into _build/html (offline-ready)
-#   make test   lint, unit tests, nbval on every chapter, the strict build, browser tests
+#   make test   lint, unit tests, nbval on every chapter (twice: this CPU's torch kernels and
+#               the generic ones), the strict build, browser tests, a Colab-like runtime,
+#               and live JupyterLab
 # Both create .venv and install the pinned requirements when needed.
 
 PYTHON ?= python3
