@@ -398,7 +398,7 @@ def plot_learning_curves(
         label: [_checked_curve(label, curve) for curve in curves] for label, curves in runs.items()
     }
     if ax is None:
-        _, ax = new_figure()
+        _, ax = new_figure(height=4.8)
     fig = ax.figure
     if max_steps is None:
         max_steps = min(float(np.max(steps)) for curves in checked.values() for steps, _ in curves)
@@ -417,7 +417,9 @@ def plot_learning_curves(
     ax.set_xlabel("environment steps")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, max_steps)
-    ax.legend(loc="best")
+    # Below the axes: inside them, the long labels cover the curves wherever they are put.
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", frameon=False)
     return fig
 
 
