@@ -38,7 +38,9 @@ SLIDER_CHAPTERS = [
 ]
 START_TIMEOUT_S = 120  # JupyterLab's first start on a busy 2-core machine
 RUN_ALL_TIMEOUT_S = 600  # every cell of a chapter; Chapter 8 trains for about a minute
-SLIDER_TIMEOUT_S = 120  # one slider move; Chapter 8's retrains for a few seconds
+SLIDER_TIMEOUT_S = 120  # one slider move: a redraw (Chapter 8 redraws from its stored runs)
+SAVE_SETTLE_S = 3  # a save that changes nothing may leave the file as it was
+SAVE_TIMEOUT_S = 60  # one save of a notebook with its figures
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -163,10 +165,27 @@ def _run_all(page: Page, name: str) -> None:
 
 
 def _saved(page: Page, lab: Lab, name: str) -> nbformat.NotebookNode:
-    """Save the notebook from the browser and read back what JupyterLab wrote."""
+    """Save the notebook from the browser and read back what JupyterLab wrote.
+
+    JupyterLab writes the file in place, so a read can catch it half-written (empty, or cut
+    off). Wait until the file has changed since the save began (or, for a notebook with
+    nothing new to save, a few seconds have passed) and parses as a notebook.
+    """
+    path = lab.notebooks / name
+    before = path.stat().st_mtime_ns
     page.keyboard.press("Control+s")
     page.locator(".jp-mod-current.jp-mod-dirty").wait_for(state="detached")
-    return nbformat.read(lab.notebooks / name, as_version=4)
+    settled = time.monotonic() + SAVE_SETTLE_S
+    deadline = time.monotonic() + SAVE_TIMEOUT_S
+    while True:
+        try:
+            if path.stat().st_mtime_ns != before or time.monotonic() > settled:
+                return nbformat.read(path, as_version=4)
+        except ValueError:  # nbformat's NotJSONError: caught mid-write
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: JupyterLab did not save it within {SAVE_TIMEOUT_S} s")
+        time.sleep(0.2)
 
 
 def _image_src(page: Page, index: int) -> str:
