@@ -1,31 +1,44 @@
-"""CartPole-v1 benchmark: pglib's REINFORCE against a Spinning-Up-style reference.
+"""CartPole-v1 benchmark: pglib's REINFORCE and A2C against Stable-Baselines3 and a reference.
 
-Both methods train for the same budget of environment steps on the same seeds, in this one
-process, and are scored the same way:
+Five methods train in this one process, one run at a time, and are scored by the same code:
 
-- "target reached": the mean return of the last 20 finished training episodes is >= 475;
-  steps and wall seconds (set-up excluded) are recorded when that first happens;
-- "final eval": the mean return of 20 greedy episodes with the policy at the end of the budget;
-- "late low": the lowest last-20-episode training mean over the final 20% of the budget, a
-  measure of whether a run that has solved the task keeps it solved (a greedy evaluation at
-  one moment hides a policy that keeps dropping the pole between evaluations).
+- pglib REINFORCE, ``pglib.train(pglib.REINFORCEConfig(seed=s))``;
+- pglib A2C, ``pglib.train(pglib.A2CConfig(seed=s))``;
+- Stable-Baselines3 A2C and PPO with rl-baselines3-zoo's CartPole-v1 hyperparameters
+  (``hyperparams/a2c.yml`` and ``hyperparams/ppo.yml`` of DLR-RM/rl-baselines3-zoo);
+- the Spinning-Up-style "simplest policy gradient with reward-to-go" (Achiam, 2018): an MLP
+  with 32 tanh units, Adam at 1e-2, at least 5000 env steps of whole episodes per update, one
+  environment, one torch call per step, no baseline, gamma = 1. It trains longer than the
+  budget (400k steps) so that its steps to the target can be measured; its greedy evaluation
+  is taken at the budget, like everyone else's.
 
-The reference is the minimal "simplest policy gradient with reward-to-go" (Achiam, 2018):
-an MLP with 32 tanh units, Adam at 1e-2, 5000 env steps per update (episodes are finished
-before updating), a single environment, one torch call per step, no baseline, γ = 1.
+Scoring, the same for every method:
 
-Run ``python benchmarks/cartpole.py`` for the table in ``benchmarks/README.md``;
-``--seeds 3 --reference-seeds 1 --budget 60000 --no-long`` is a quick check.
+- "reached 475": the mean return of the last 20 finished training episodes is >= 475; the env
+  steps and the training-loop wall seconds at that moment are recorded;
+- "greedy eval": the mean return of 20 greedy episodes (environment i reset with seed
+  1,000,000 + seed + i) with the policy at the budget, by one function for all methods;
+- "late low": the lowest last-20-episode training mean, taken after every finished episode,
+  over the final 20% of the budget (and, for the reference, also of its whole run);
+- "low after 475": the same lowest mean over everything after the run first reached 475;
+- per-step time: training-loop seconds / env steps of the whole run.
+
+Every method runs with torch at one thread. Timed runs are never spread over processes:
+run this on an otherwise idle machine. ``python benchmarks/cartpole.py`` prints the tables of
+``benchmarks/README.md``; ``--quick`` is a check of the script itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import platform
 import statistics
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
@@ -41,6 +54,39 @@ EVAL_EPISODES = 20
 EVAL_SEED_OFFSET = 1_000_000
 LATE_FRACTION = 0.8  # "late" is the final 20% of the budget
 
+METHODS = ("reinforce", "a2c", "sb3-a2c", "sb3-ppo", "reference")
+NAMES = {
+    "reinforce": "pglib REINFORCE",
+    "a2c": "pglib A2C",
+    "sb3-a2c": "SB3 A2C (rl-zoo)",
+    "sb3-ppo": "SB3 PPO (rl-zoo)",
+    "reference": "reference (Spinning Up style)",
+}
+# Ratios printed at the end: (ours, theirs).
+PAIRS = (("reinforce", "reference"), ("a2c", "sb3-a2c"), ("a2c", "sb3-ppo"))
+
+
+@dataclass
+class EpisodeLog:
+    """The last-20-episode training mean after every finished episode, and when it was taken."""
+
+    steps: list[int] = field(default_factory=list)  # env steps of the run at that moment
+    means: list[float] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def add(self, env_steps: int, episode_return: float) -> bool:
+        """Record one finished episode; True when the last-20 mean is now >= the target."""
+        self.recent.append(float(episode_return))
+        mean = float(np.mean(self.recent))
+        self.steps.append(int(env_steps))
+        self.means.append(mean)
+        return len(self.recent) == WINDOW and mean >= TARGET
+
+    def low(self, first: float, last: float) -> float:
+        """The lowest recorded mean at env steps in [first, last] (nan if none)."""
+        values = [m for s, m in zip(self.steps, self.means, strict=True) if first <= s <= last]
+        return min(values) if values else float("nan")
+
 
 @dataclass(frozen=True)
 class Run:
@@ -49,175 +95,380 @@ class Run:
     seed: int
     steps_to_target: int | None
     seconds_to_target: float | None
-    wall_seconds: float
-    final_eval: float
-    late_low: float
+    env_steps: int  # of the whole run
+    wall_seconds: float  # training loop of the whole run
+    final_eval: float  # greedy, at the budget
+    late_low: float  # final 20% of the budget
+    late_low_run: float  # final 20% of the whole run (differs only for the reference)
+    low_after_target: float | None
+
+    @property
+    def us_per_step(self) -> float:
+        return 1e6 * self.wall_seconds / self.env_steps
 
 
-def late_low(steps: Sequence[float], recent_returns: Sequence[float], budget: int) -> float:
-    """The lowest last-20-episode mean recorded at env steps in [0.8 budget, budget]."""
-    late = [
-        r
-        for s, r in zip(steps, recent_returns, strict=True)
-        if LATE_FRACTION * budget <= s <= budget
-    ]
-    return min(late) if late else float("nan")
-
-
-def final_eval(policy: pglib.MLPCategoricalPolicy, seed: int) -> float:
-    returns = pglib.evaluate(policy, ENV_ID, EVAL_EPISODES, seed + EVAL_SEED_OFFSET)
-    return float(returns.mean())
-
-
-def run_pglib(config: pglib.REINFORCEConfig) -> Run:
-    history = pglib.train(config, progress=False)
+def score(
+    seed: int,
+    log: EpisodeLog,
+    reached: tuple[int, float] | None,
+    env_steps: int,
+    wall_seconds: float,
+    final_eval: float,
+    budget: int,
+) -> Run:
+    after = None if reached is None else log.low(reached[0], env_steps)
     return Run(
-        config.seed,
-        history.steps_to_target,
-        history.seconds_to_target,
-        history.wall_seconds[-1],
-        final_eval(history.policy, config.seed),
-        late_low(history.env_steps, history.recent_return, config.max_steps),
+        seed=seed,
+        steps_to_target=None if reached is None else reached[0],
+        seconds_to_target=None if reached is None else reached[1],
+        env_steps=env_steps,
+        wall_seconds=wall_seconds,
+        final_eval=final_eval,
+        late_low=log.low(LATE_FRACTION * budget, budget),
+        late_low_run=log.low(LATE_FRACTION * env_steps, env_steps),
+        low_after_target=after,
     )
 
 
-def as_policy(logits_net: nn.Module) -> pglib.MLPCategoricalPolicy:
-    policy = pglib.MLPCategoricalPolicy(4, 2, hidden_sizes=(32,))
-    policy.logits_net.load_state_dict(logits_net.state_dict())  # same layers, for evaluation
-    return policy
+def greedy_eval(act: Callable[[np.ndarray], np.ndarray], seed: int) -> float:
+    """Mean return of 20 greedy episodes, env i reset with seed 1,000,000 + seed + i.
+
+    ``act`` maps a batch of observations [20, 4] to greedy actions [20]. The same episodes
+    as ``pglib.evaluate(policy, ENV_ID, 20, 1_000_000 + seed)``, for any method.
+    """
+    envs = pglib.make_vector_env(ENV_ID, EVAL_EPISODES)
+    try:
+        obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
+        returns = np.zeros(EVAL_EPISODES)
+        running = np.ones(EVAL_EPISODES, dtype=bool)
+        while running.any():
+            obs, reward, terminated, truncated, _ = envs.step(act(obs))
+            returns += np.where(running, reward, 0.0)
+            running &= ~(terminated | truncated)
+        return float(returns.mean())
+    finally:
+        envs.close()
+
+
+def torch_argmax_act(logits_net: Callable[[torch.Tensor], torch.Tensor]):
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return logits_net(torch.as_tensor(obs, dtype=torch.float32)).argmax(-1).numpy()
+
+    return act
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --- pglib -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pglib_episode_log(log: EpisodeLog) -> Iterator[None]:
+    """Feed every episode pglib's collectors finish into ``log``, at the run's env steps.
+
+    Wraps the collectors' ``collect`` (a list append per call, no change to what they
+    return). pglib learns of an episode's return when a collect call returns, so each episode
+    is logged at the env steps the run has made by then.
+    """
+    rollouts = getattr(pglib, "rollouts", pglib)
+    patched = []
+    total = [0]
+
+    def wrap(cls: type, steps_of: Callable, returns_of: Callable) -> None:
+        original = cls.collect
+
+        def collect(self, *args, **kwargs):
+            batch = original(self, *args, **kwargs)
+            total[0] += steps_of(batch)
+            for ret in returns_of(batch):
+                log.add(total[0], ret)
+            return batch
+
+        cls.collect = collect
+        patched.append((cls, original))
+
+    wrap(rollouts.RolloutCollector, lambda r: r.n_steps, lambda r: r.finished_returns)
+    if hasattr(rollouts, "EpisodeCollector"):
+        wrap(rollouts.EpisodeCollector, lambda b: b.env_steps, lambda b: b.returns)
+    try:
+        yield
+    finally:
+        for cls, original in reversed(patched):
+            cls.collect = original
+
+
+def pglib_config(method: str, seed: int, budget: int):
+    if method == "reinforce":
+        return pglib.REINFORCEConfig(seed=seed, max_steps=budget)
+    # Before the trainer split, today's REINFORCEConfig is the A2C trainer.
+    a2c = getattr(pglib, "A2CConfig", pglib.REINFORCEConfig)
+    return a2c(seed=seed, max_steps=budget)
+
+
+def run_pglib(method: str, seed: int, budget: int) -> Run:
+    config = pglib_config(method, seed, budget)
+    log = EpisodeLog()
+    with pglib_episode_log(log):
+        history = pglib.train(config, progress=False)  # sets one torch thread itself
+    if log.steps and log.steps[-1] > history.env_steps[-1]:
+        raise RuntimeError("the episode log ran past the trainer's env steps")
+    reached = None
+    if history.steps_to_target is not None:
+        reached = (history.steps_to_target, history.seconds_to_target)
+    policy = history.policy
+    with one_thread():
+        final = greedy_eval(lambda o: policy.distribution(torch.as_tensor(o)).mode.numpy(), seed)
+    return score(seed, log, reached, history.env_steps[-1], history.wall_seconds[-1], final, budget)
+
+
+# --- Stable-Baselines3 -------------------------------------------------------------------
+
+
+def linear(initial: float) -> Callable[[float], float]:
+    """rl-zoo's ``lin_<x>``: x times the fraction of the budget still to go."""
+    return lambda progress_remaining: progress_remaining * initial
+
+
+def sb3_model(method: str, seed: int):
+    """rl-zoo's CartPole-v1 settings; everything not listed is Stable-Baselines3's default.
+
+    a2c.yml: n_envs 8, MlpPolicy, ent_coef 0.0 (defaults: n_steps 5, lr 7e-4 constant,
+    RMSprop, gamma 0.99, gae_lambda 1.0, vf_coef 0.5, max_grad_norm 0.5, 64x64 tanh).
+    ppo.yml: n_envs 8, MlpPolicy, n_steps 32, batch_size 256, gae_lambda 0.8, gamma 0.98,
+    n_epochs 20, ent_coef 0.0, learning_rate lin_0.001, clip_range lin_0.2. The linear
+    schedules run over the budget given to ``learn``.
+    """
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env(ENV_ID, n_envs=8, seed=seed)  # each env in a Monitor, DummyVecEnv
+    if method == "sb3-a2c":
+        return A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        seed=seed,
+        device="cpu",
+    )
+
+
+def sb3_callback(log: EpisodeLog, clock: dict):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EpisodeCallback(BaseCallback):
+        """Logs the Monitor's finished episodes and the training-loop clock."""
+
+        def _on_training_start(self) -> None:
+            clock["start"] = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                episode = info.get("episode")
+                if episode is not None and log.add(self.num_timesteps, episode["r"]):
+                    if "reached" not in clock:
+                        seconds = time.perf_counter() - clock["start"]
+                        clock["reached"] = (self.num_timesteps, seconds)
+            return True
+
+        def _on_training_end(self) -> None:
+            clock["wall"] = time.perf_counter() - clock["start"]
+
+    return EpisodeCallback()
+
+
+def run_sb3(method: str, seed: int, budget: int) -> Run:
+    log, clock = EpisodeLog(), {}
+    with one_thread():
+        model = sb3_model(method, seed)
+        model.learn(total_timesteps=budget, callback=sb3_callback(log, clock))
+        net = model.policy
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return net.predict(obs, deterministic=True)[0]
+
+        final = greedy_eval(act, seed)
+        model.get_env().close()
+    return score(seed, log, clock.get("reached"), model.num_timesteps, clock["wall"], final, budget)
+
+
+# --- the Spinning-Up-style reference -----------------------------------------------------
 
 
 def run_reference(seed: int, budget: int, max_steps: int, batch_size: int = 5000) -> Run:
     """Spinning Up's simplest policy gradient with reward-to-go weights, one env, per-step calls.
 
     Trains for ``max_steps`` (so that the steps to the target can be measured even when it is
-    beyond ``budget``), and scores the final greedy evaluation at ``budget``, like pglib's.
+    beyond ``budget``), and takes the greedy evaluation at ``budget`` (after the first update
+    that reaches it), like the others'.
     """
-    torch.manual_seed(seed)
-    logits_net = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 2))
-    optimizer = torch.optim.Adam(logits_net.parameters(), lr=1e-2)
-    env = gym.make(ENV_ID)
-    obs, _ = env.reset(seed=seed)
-    recent: deque[float] = deque(maxlen=WINDOW)
-    curve_steps, curve_returns = [], []  # the last-20 mean after each finished episode
-    steps, reached, eval_at_budget = 0, None, None
-    start = time.perf_counter()
-    while steps < max_steps:
-        batch_obs, batch_act, batch_weights, ep_rews = [], [], [], []
-        while True:
-            batch_obs.append(obs.copy())
-            with torch.no_grad():  # one torch call per env step
-                logits = logits_net(torch.as_tensor(obs, dtype=torch.float32))
-                act = int(torch.distributions.Categorical(logits=logits).sample())
-            obs, rew, terminated, truncated, _ = env.step(act)
-            batch_act.append(act)
-            ep_rews.append(rew)
-            steps += 1
-            if terminated or truncated:
-                recent.append(sum(ep_rews))
-                curve_steps.append(steps)
-                curve_returns.append(float(np.mean(recent)))
-                batch_weights += list(np.cumsum(ep_rews[::-1])[::-1])  # reward-to-go, γ = 1
-                if reached is None and len(recent) == WINDOW and np.mean(recent) >= TARGET:
-                    reached = (steps, time.perf_counter() - start)
-                obs, _ = env.reset()
-                ep_rews = []
-                if len(batch_obs) > batch_size:
-                    break
-        optimizer.zero_grad()
-        logp = torch.distributions.Categorical(
-            logits=logits_net(torch.as_tensor(np.array(batch_obs)))
-        ).log_prob(torch.as_tensor(batch_act))
-        loss = -(logp * torch.as_tensor(batch_weights, dtype=torch.float32)).mean()
-        loss.backward()
-        optimizer.step()
-        if eval_at_budget is None and steps >= budget:
-            eval_start = time.perf_counter()
-            eval_at_budget = final_eval(as_policy(logits_net), seed)
-            start += time.perf_counter() - eval_start  # evaluation is not training time
-    seconds = time.perf_counter() - start
-    if eval_at_budget is None:
-        eval_at_budget = final_eval(as_policy(logits_net), seed)
-    return Run(
-        seed,
-        reached[0] if reached else None,
-        reached[1] if reached else None,
-        seconds,
-        eval_at_budget,
-        late_low(curve_steps, curve_returns, budget),
+    with one_thread():
+        torch.manual_seed(seed)
+        logits_net = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 2))
+        optimizer = torch.optim.Adam(logits_net.parameters(), lr=1e-2)
+        env = gym.make(ENV_ID)
+        obs, _ = env.reset(seed=seed)
+        log = EpisodeLog()
+        steps, reached, eval_at_budget = 0, None, None
+        start = time.perf_counter()
+        while steps < max_steps:
+            batch_obs, batch_act, batch_weights, ep_rews = [], [], [], []
+            while True:
+                batch_obs.append(obs.copy())
+                with torch.no_grad():  # one torch call per env step
+                    logits = logits_net(torch.as_tensor(obs, dtype=torch.float32))
+                    act = int(torch.distributions.Categorical(logits=logits).sample())
+                obs, rew, terminated, truncated, _ = env.step(act)
+                batch_act.append(act)
+                ep_rews.append(rew)
+                steps += 1
+                if terminated or truncated:
+                    if log.add(steps, sum(ep_rews)) and reached is None:
+                        reached = (steps, time.perf_counter() - start)
+                    batch_weights += list(np.cumsum(ep_rews[::-1])[::-1])  # reward-to-go
+                    obs, _ = env.reset()
+                    ep_rews = []
+                    if len(batch_obs) > batch_size:
+                        break
+            optimizer.zero_grad()
+            logp = torch.distributions.Categorical(
+                logits=logits_net(torch.as_tensor(np.array(batch_obs)))
+            ).log_prob(torch.as_tensor(batch_act))
+            loss = -(logp * torch.as_tensor(batch_weights, dtype=torch.float32)).mean()
+            loss.backward()
+            optimizer.step()
+            if eval_at_budget is None and steps >= budget:
+                eval_start = time.perf_counter()
+                eval_at_budget = greedy_eval(torch_argmax_act(logits_net), seed)
+                start += time.perf_counter() - eval_start  # evaluation is not training time
+        seconds = time.perf_counter() - start
+        env.close()
+        if eval_at_budget is None:
+            eval_at_budget = greedy_eval(torch_argmax_act(logits_net), seed)
+    return score(seed, log, reached, steps, seconds, eval_at_budget, budget)
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+def fmt(x: float | None, spec: str, none: str = "–") -> str:
+    return none if x is None else format(x, spec)
+
+
+def median_steps(runs: Sequence[Run]) -> float:
+    """Median steps to 475 over all runs, a run that never reached it counting as +inf."""
+    return statistics.median(
+        r.steps_to_target if r.steps_to_target is not None else float("inf") for r in runs
     )
 
 
-def summary(runs: Sequence[Run]) -> dict[str, float | int | None]:
-    hits = [r for r in runs if r.steps_to_target is not None]
-    steps = [r.steps_to_target for r in hits]
-    return {
-        "n": len(runs),
-        "hits": len(hits),
-        "median_steps": statistics.median(steps) if steps else None,
-        "min_steps": min(steps) if steps else None,
-        "max_steps": max(steps) if steps else None,
-        "median_seconds": statistics.median(r.seconds_to_target for r in hits) if hits else None,
-        "median_wall": statistics.median(r.wall_seconds for r in runs),
-        "eval_ok": sum(r.final_eval >= TARGET for r in runs),
-        "median_eval": statistics.median(r.final_eval for r in runs),
-        "median_late_low": statistics.median(r.late_low for r in runs),
-    }
+def median_seconds(runs: Sequence[Run]) -> float:
+    return statistics.median(
+        r.seconds_to_target if r.seconds_to_target is not None else float("inf") for r in runs
+    )
 
 
-def fmt(x: float | None, spec: str) -> str:
-    return "–" if x is None else format(x, spec)
-
-
-def table(rows: dict[str, dict], budget: int) -> str:
+def seed_table(runs: Sequence[Run]) -> str:
     lines = [
-        f"| method | reached {TARGET:g} | steps to target: median [min–max] | "
-        "seconds to target (median) | seconds for the whole run (median) | "
-        f"greedy eval at {budget // 1000}k ≥ {TARGET:g} | greedy eval at {budget // 1000}k "
-        f"(median) | late low: lowest training mean in the final 20% of {budget // 1000}k "
-        "(median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| seed | steps to 475 | s to 475 | env steps | training s | µs/step | "
+        "greedy eval | late low | late low (whole run) | low after 475 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in rows.items():
-        steps = "–"
-        if s["hits"]:
-            steps = f"{s['median_steps']:,.0f} [{s['min_steps']:,}–{s['max_steps']:,}]"
+    for r in runs:
         lines.append(
-            f"| {name} | {s['hits']}/{s['n']} | {steps} | "
-            f"{fmt(s['median_seconds'], '.2f')} | {s['median_wall']:.2f} | "
-            f"{s['eval_ok']}/{s['n']} | {s['median_eval']:.1f} | {s['median_late_low']:.1f} |"
+            f"| {r.seed} | {fmt(r.steps_to_target, ',')} | {fmt(r.seconds_to_target, '.2f')} "
+            f"| {r.env_steps:,} | {r.wall_seconds:.2f} | {r.us_per_step:.1f} "
+            f"| {r.final_eval:.1f} | {r.late_low:.1f} | {r.late_low_run:.1f} "
+            f"| {fmt(r.low_after_target, '.1f')} |"
         )
     return "\n".join(lines)
 
 
-def per_seed(name: str, runs: Sequence[Run]) -> None:
-    for r in runs:
-        print(
-            f"  {name} seed {r.seed}: steps to target {r.steps_to_target}, "
-            f"seconds to target {fmt(r.seconds_to_target, '.2f')}, "
-            f"wall {r.wall_seconds:.2f} s, final eval {r.final_eval:.1f}, "
-            f"late low {r.late_low:.1f}",
-            flush=True,
+def summary_table(results: dict[str, list[Run]], budget: int, ref_steps: int) -> str:
+    k = budget // 1000
+    lines = [
+        f"| method | seeds | reached 475 | steps to 475: median [min–max] | s to 475 (median) "
+        f"| µs per env step (median) | greedy eval at {k}k ≥ 475 | greedy eval (median) "
+        f"| late low, final 20% of {k}k (median) | low after 475 (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method, runs in results.items():
+        hits = [r for r in runs if r.steps_to_target is not None]
+        name = NAMES[method]
+        if method == "reference":
+            name += f", trained {ref_steps // 1000}k"
+        steps = "–"
+        if hits:
+            lo = min(r.steps_to_target for r in hits)
+            hi = max(r.steps_to_target for r in hits)
+            median = median_steps(runs)
+            median_text = "never" if median == float("inf") else f"{median:,.0f}"
+            steps = f"{median_text} [{lo:,}–{hi:,}]"
+            if len(hits) < len(runs):
+                steps += f" ({len(runs) - len(hits)} never)"
+        after = [r.low_after_target for r in hits]
+        seconds = median_seconds(runs)
+        lines.append(
+            f"| {name} | {len(runs)} | {len(hits)}/{len(runs)} | {steps} "
+            f"| {'–' if seconds == float('inf') else format(seconds, '.2f')} "
+            f"| {statistics.median(r.us_per_step for r in runs):.1f} "
+            f"| {sum(r.final_eval >= TARGET for r in runs)}/{len(runs)} "
+            f"| {statistics.median(r.final_eval for r in runs):.1f} "
+            f"| {statistics.median(r.late_low for r in runs):.1f} "
+            f"| {fmt(statistics.median(after) if after else None, '.1f')} |"
         )
+    return "\n".join(lines)
 
 
-def rollout_throughput(num_envs: int = 64, n_steps: int = 500, repeats: int = 3) -> float:
-    """Env steps per second of pglib's rollout collection, policy in the loop (best of runs)."""
-    torch.set_num_threads(1)
-    policy = pglib.MLPCategoricalPolicy(4, 2, hidden_sizes=pglib.REINFORCEConfig().hidden_sizes)
-    collector = pglib.RolloutCollector(pglib.make_vector_env(ENV_ID, num_envs), seed=0)
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        rollout = collector.collect(policy, n_steps)
-        best = max(best, rollout.n_steps / (time.perf_counter() - start))
-    return best
+def ratio_table(results: dict[str, list[Run]]) -> str:
+    lines = [
+        "| pglib vs | fewer steps to 475 (median / median) | cheaper steps (µs/step, median "
+        "/ median) | less time, derived (product) | less time, measured (median s to 475) |",
+        "|---|---|---|---|---|",
+    ]
+    for ours, theirs in PAIRS:
+        if ours not in results or theirs not in results:
+            continue
+        a, b = results[ours], results[theirs]
+        steps = median_steps(b) / median_steps(a)
+        per_step = statistics.median(r.us_per_step for r in b) / statistics.median(
+            r.us_per_step for r in a
+        )
+        measured = median_seconds(b) / median_seconds(a)
+        if not all(map(np.isfinite, (steps, per_step, measured))):
+            lines.append(
+                f"| {NAMES[ours]} vs {NAMES[theirs]} | – (a median never reached 475) "
+                f"| {per_step:.2f}x | – | – |"
+            )
+            continue
+        lines.append(
+            f"| {NAMES[ours]} vs {NAMES[theirs]} | {steps:.2f}x | {per_step:.2f}x "
+            f"| {steps * per_step:.1f}x | {measured:.1f}x |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="pglib seeds")
-    parser.add_argument("--reference-seeds", type=int, default=5, help="reference seeds")
+    parser.add_argument("--seeds", type=int, default=10, help="pglib seeds (default 10)")
+    parser.add_argument("--sb3-seeds", type=int, default=10, help="SB3 seeds (default 10)")
+    parser.add_argument("--reference-seeds", type=int, default=5, help="default 5")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=150_000, help="env steps per run")
     parser.add_argument(
@@ -226,45 +477,56 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=400_000,
         help="the reference trains this long, to measure its steps to the target",
     )
-    parser.add_argument("--long-budget", type=int, default=300_000)
     parser.add_argument(
-        "--no-long", action="store_true", help="skip the constant-vs-linear lr study"
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="default: all"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a check of the script: 2 seeds each, a 30k budget, the reference trained 30k",
     )
     args = parser.parse_args(argv)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    ref_seeds = range(args.first_seed, args.first_seed + args.reference_seeds)
-    book = pglib.REINFORCEConfig(max_steps=args.budget)
-    threads = torch.get_num_threads()
+    if args.quick:
+        args.seeds = args.sb3_seeds = args.reference_seeds = 2
+        args.budget = args.reference_max_steps = 30_000
+    counts = {"reinforce": args.seeds, "a2c": args.seeds, "sb3-a2c": args.sb3_seeds}
+    counts |= {"sb3-ppo": args.sb3_seeds, "reference": args.reference_seeds}
 
-    print(f"rollout collection at 64 envs: {rollout_throughput():,.0f} env steps/s", flush=True)
-    torch.set_num_threads(threads)
-    print(f"pglib config: {book}", flush=True)
-    ours = [run_pglib(replace(book, seed=s)) for s in seeds]
-    per_seed("pglib", ours)
-    torch.set_num_threads(threads)
-    theirs = [run_reference(s, args.budget, args.reference_max_steps) for s in ref_seeds]
-    per_seed("reference", theirs)
-    ref_name = f"reference (Spinning Up style, trained {args.reference_max_steps // 1000}k)"
-    rows = {"pglib REINFORCE": summary(ours), ref_name: summary(theirs)}
-    print()
-    print(table(rows, args.budget))
-    a, b = rows["pglib REINFORCE"], rows[ref_name]
-    if a["median_steps"] and b["median_steps"]:
-        print(
-            f"\nratios pglib/reference: median steps to target "
-            f"{a['median_steps'] / b['median_steps']:.3f}, median seconds to target "
-            f"{a['median_seconds'] / b['median_seconds']:.4f} "
-            f"({b['median_seconds'] / a['median_seconds']:.0f}x faster)"
-        )
-    if not args.no_long:
-        long_rows = {}
-        for schedule in ("constant", "linear"):
-            config = replace(book, max_steps=args.long_budget, lr_schedule=schedule)
-            runs = [run_pglib(replace(config, seed=s)) for s in seeds]
-            per_seed(f"{schedule} lr", runs)
-            long_rows[f"pglib, {schedule} lr"] = summary(runs)
-        print(f"\nlearning-rate schedule at {args.long_budget // 1000}k steps:")
-        print(table(long_rows, args.long_budget))
+    import stable_baselines3
+
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, gymnasium "
+        f"{gym.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
+        f"{os.cpu_count()} cores, load average before: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        flush=True,
+    )
+    print(f"pglib REINFORCE: {pglib_config('reinforce', 0, args.budget)}", flush=True)
+    print(f"pglib A2C: {pglib_config('a2c', 0, args.budget)}", flush=True)
+    results: dict[str, list[Run]] = {}
+    for method in args.methods:
+        seeds = range(args.first_seed, args.first_seed + counts[method])
+        runs = []
+        for seed in seeds:
+            if method in ("reinforce", "a2c"):
+                runs.append(run_pglib(method, seed, args.budget))
+            elif method == "reference":
+                runs.append(run_reference(seed, args.budget, args.reference_max_steps))
+            else:
+                runs.append(run_sb3(method, seed, args.budget))
+            r = runs[-1]
+            print(
+                f"  {NAMES[method]} seed {seed}: steps to 475 {r.steps_to_target}, "
+                f"training {r.wall_seconds:.1f} s, greedy eval {r.final_eval:.1f}",
+                flush=True,
+            )
+        results[method] = runs
+        print(f"\n{NAMES[method]}, per seed:\n{seed_table(runs)}\n", flush=True)
+    print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"\nSummary ({args.budget:,}-step budget):\n")
+    print(summary_table(results, args.budget, args.reference_max_steps))
+    print("\nRatios, theirs / ours (how many times fewer steps, cheaper steps, less time):\n")
+    print(ratio_table(results))
 
 
 if __name__ == "__main__":
