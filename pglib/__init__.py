@@ -6,6 +6,7 @@ introduces it.
 """
 
 from pglib import (
+    actor_critic,
     book,
     checkpoints,
     episodes,
@@ -17,7 +18,10 @@ from pglib import (
     policies,
     reinforce,
     returns,
+    rollouts,
+    training,
 )
+from pglib.actor_critic import *
 from pglib.book import *
 from pglib.checkpoints import *
 from pglib.episodes import *
@@ -29,6 +33,8 @@ from pglib.plotting import *
 from pglib.policies import *
 from pglib.reinforce import *
 from pglib.returns import *
+from pglib.rollouts import *
+from pglib.training import *
 
 __version__ = "0.1.0"
 
@@ -39,7 +45,10 @@ _MODULES = (
     returns,
     policies,
     gradients,
+    rollouts,
+    training,
     reinforce,
+    actor_critic,
     checkpoints,
     plotting,
     interactive,

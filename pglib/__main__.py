@@ -1,6 +1,7 @@
-"""The command line: ``python -m pglib train --env CartPole-v1 --seed 0 --out results.json``.
+"""The command line: ``python -m pglib train --algo reinforce --seed 0 --out results.json``.
 
-``train`` runs REINFORCE (:func:`pglib.train`) for the whole ``--max-steps`` budget (or until
+``train`` runs REINFORCE (``--algo reinforce``, Chapter 8) or A2C (``--algo a2c``, Chapter 9)
+through :func:`pglib.train` for the whole ``--max-steps`` budget (or until
 the target with ``--stop-at-target``), shows a progress bar, prints a summary, and writes a
 JSON file with the configuration, when the target was first reached, the wall time, the mean
 return of 20 greedy evaluation episodes, and the per-update history. Introduced in Chapter 8.
@@ -23,8 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pglib.actor_critic import A2CConfig
 from pglib.checkpoints import atomic_write
-from pglib.reinforce import History, REINFORCEConfig, evaluate, train
+from pglib.reinforce import REINFORCEConfig
+from pglib.rollouts import evaluate
+from pglib.training import History, TrainerConfig, train
 
 #: Greedy evaluation episodes run at the end of the budget.
 EVAL_EPISODES = 20
@@ -34,17 +38,39 @@ EVAL_SEED_OFFSET = 1_000_000
 EXIT_INTERRUPTED = 130
 
 
+#: The trainers, by the name ``--algo`` gives them.
+CONFIGS: dict[str, type[TrainerConfig]] = {"reinforce": REINFORCEConfig, "a2c": A2CConfig}
+#: Options that only one trainer has: option -> (config field, trainer).
+ALGO_OPTIONS = {
+    "--episodes-per-update": ("episodes_per_update", "reinforce"),
+    "--batch-size": ("batch_size", "a2c"),
+    "--gae-lambda": ("gae_lambda", "a2c"),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = REINFORCEConfig()
     parser = argparse.ArgumentParser(prog="pglib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("train", help="train REINFORCE and write a JSON report")
+    p = commands.add_parser("train", help="train a policy and write a JSON report")
+    p.add_argument(
+        "--algo",
+        choices=sorted(CONFIGS),
+        default="reinforce",
+        help="reinforce: complete episodes (Chapter 8); a2c: actor-critic (Chapter 9)",
+    )
     p.add_argument("--env", default=defaults.env_id, help="Gymnasium id (Discrete actions)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--lr", type=float, default=defaults.lr, help="policy Adam step size")
     p.add_argument("--lr-schedule", choices=["constant", "linear"], default=defaults.lr_schedule)
     p.add_argument("--num-envs", type=int, default=defaults.num_envs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument(
+        "--episodes-per-update",
+        type=int,
+        help=f"reinforce only (default {REINFORCEConfig.episodes_per_update})",
+    )
+    p.add_argument("--batch-size", type=int, help=f"a2c only (default {A2CConfig.batch_size})")
+    p.add_argument("--gae-lambda", type=float, help=f"a2c only (default {A2CConfig.gae_lambda})")
     p.add_argument("--gamma", type=float, default=defaults.gamma)
     p.add_argument("--no-baseline", action="store_true", help="turn the value baseline off")
     p.add_argument("--entropy-coef", type=float, default=defaults.entropy_coef)
@@ -81,21 +107,28 @@ def _check_output_path(path: Path) -> None:
         ) from None
 
 
-def _config(args: argparse.Namespace) -> REINFORCEConfig:
-    return REINFORCEConfig(
+def _config(args: argparse.Namespace) -> TrainerConfig:
+    specific = {}
+    for option, (name, algo) in ALGO_OPTIONS.items():
+        value = getattr(args, name)
+        if value is not None and algo != args.algo:
+            raise ValueError(f"{option} applies to --algo {algo} only, not to --algo {args.algo}")
+        if value is not None:
+            specific[name] = value
+    return CONFIGS[args.algo](
         env_id=args.env,
         num_envs=args.num_envs,
         seed=args.seed,
         lr=args.lr,
         lr_schedule=args.lr_schedule,
         gamma=args.gamma,
-        batch_size=args.batch_size,
         value_baseline=not args.no_baseline,
         entropy_coef=args.entropy_coef,
         max_steps=args.max_steps,
         target_return=args.target_return,
         stop_at_target=args.stop_at_target,
         device=args.device,
+        **specific,
     )
 
 
@@ -114,7 +147,7 @@ class _Progress:
         self.history = history
         self.updates = len(history.env_steps)
 
-    def report(self, config: REINFORCEConfig, final_eval_return: float | None) -> dict[str, Any]:
+    def report(self, config: TrainerConfig, final_eval_return: float | None) -> dict[str, Any]:
         """The JSON report of the updates completed so far."""
         history: dict[str, Any] = {}
         steps_to_target = seconds_to_target = None
@@ -143,7 +176,8 @@ def _summary(args: argparse.Namespace, report: dict[str, Any]) -> str:
     steps = report["history"]["env_steps"][-1]
     recent = report["history"]["recent_return"][-1]
     return (
-        f"trained {args.env} for {steps} env steps in {report['wall_seconds']:.1f} s; "
+        f"trained {args.algo} on {args.env} for {steps} env steps "
+        f"in {report['wall_seconds']:.1f} s; "
         f"last-20-episode mean return {math.nan if recent is None else recent:.1f}; "
         + (
             f"target {args.target_return:g} first reached after {reached} steps "

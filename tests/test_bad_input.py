@@ -24,7 +24,7 @@ import torch
 from hypothesis import given, settings
 
 import pglib
-from pglib.reinforce import RolloutCollector
+from pglib.rollouts import EpisodeCollector, RolloutCollector
 
 NAN, INF = float("nan"), float("inf")
 WORLD = pglib.GridWorld.zhao_3x3()
@@ -64,6 +64,16 @@ def _env() -> pglib.GridWorldEnv:
 
 def _history() -> pglib.History:
     return pglib.History(config=pglib.REINFORCEConfig(), policy=POLICY, value=None)
+
+
+def _episodes() -> pglib.EpisodeBatch:
+    return EpisodeCollector(pglib.make_vector_env("CartPole-v1", 2), seed=0).collect(POLICY, 1)
+
+
+def _episode_fields(**change: object) -> dict[str, object]:
+    base = _episodes()
+    fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
+    return {**fields, **change}
 
 
 def _rollout_fields(**change: object) -> dict[str, object]:
@@ -457,16 +467,83 @@ ROWS: dict[str, tuple[Case, ...]] = {
         ),
         (lambda: pglib.angle_degrees(torch.zeros(2), torch.ones(2)), "the angle with a zero"),
     ),
-    # --- reinforce --------------------------------------------------------------------------
+    # --- training, reinforce, actor_critic ---------------------------------------------------
+    "TrainerConfig": (
+        (lambda: pglib.TrainerConfig(), "TrainerConfig holds the shared fields only"),
+    ),
+    "TrainerConfig.to_dict": NO_ARGUMENTS,
     "REINFORCEConfig": (
-        (lambda: pglib.REINFORCEConfig(num_envs=1, batch_size=1), "batch_size must be at least 2"),
+        (lambda: pglib.REINFORCEConfig(episodes_per_update=0), "episodes_per_update must be a"),
         (lambda: pglib.REINFORCEConfig(lr=True), "lr must be a positive real number, got True"),
         (lambda: pglib.REINFORCEConfig(value_baseline="no"), "value_baseline must be True or"),
         (lambda: pglib.REINFORCEConfig(gamma=np.float32(NAN)), "gamma must be a finite real"),
         (lambda: pglib.REINFORCEConfig(num_envs=10**6), "num_envs must be at most 1,024"),
     ),
-    "REINFORCEConfig.to_dict": NO_ARGUMENTS,
-    "History": ((lambda: pglib.History({}, POLICY, None), "config must be a REINFORCEConfig"),),
+    "A2CConfig": (
+        (lambda: pglib.A2CConfig(num_envs=1, batch_size=1), "batch_size must be at least 2"),
+        (lambda: pglib.A2CConfig(batch_size=100), "batch_size must be a multiple of num_envs"),
+        (lambda: pglib.A2CConfig(gae_lambda=1.5), "gae_lambda must be a real number in [0, 1]"),
+        (lambda: pglib.A2CConfig(bootstrap_cuts=1), "bootstrap_cuts must be True or False"),
+        (lambda: pglib.A2CConfig(max_grad_norm=INF), "max_grad_norm must be a finite"),
+    ),
+    "a2c_targets": (
+        (lambda: pglib.a2c_targets("rollout", pglib.A2CConfig()), "rollout must be a Rollout"),
+        (lambda: pglib.a2c_targets(_rollout(), {}), "config must be an A2CConfig"),
+        (lambda: pglib.a2c_targets(_rollout(), pglib.A2CConfig(), 3), "value must be a callable"),
+    ),
+    "episode_returns": (
+        (lambda: pglib.episode_returns(_rollout(), 0.9), "batch must be an EpisodeBatch"),
+        (lambda: pglib.episode_returns(_episodes(), NAN), "gamma must be a finite real number"),
+        (lambda: pglib.episode_returns(_episodes(), 0.9, value=3), "value must be a callable"),
+    ),
+    "policy_gradient_loss": (
+        (
+            lambda: pglib.policy_gradient_loss(
+                torch.nn.Linear(4, 2),
+                torch.zeros(2, 4),
+                torch.zeros(2, dtype=torch.long),
+                torch.ones(2),
+            ),
+            "policy must be an MLPCategoricalPolicy or a TabularSoftmaxPolicy",
+        ),
+        (
+            lambda: pglib.policy_gradient_loss(
+                POLICY,
+                torch.zeros(2, 4),
+                torch.zeros(2, dtype=torch.long),
+                torch.tensor([1.0, NAN]),
+            ),
+            "weights must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.policy_gradient_loss(
+                POLICY, torch.zeros(2, 4), torch.zeros(3, dtype=torch.long), torch.ones(2)
+            ),
+            "actions must have shape (2,) like weights",
+        ),
+        (
+            lambda: pglib.policy_gradient_loss(
+                TABULAR, torch.zeros(2, dtype=torch.long), torch.tensor([0, 5]), torch.ones(2)
+            ),
+            "actions must",
+        ),
+        (
+            lambda: pglib.policy_gradient_loss(
+                POLICY, torch.zeros(3, 4), torch.zeros(2, dtype=torch.long), torch.ones(2)
+            ),
+            "observations must be an array with 2 rows",
+        ),
+        (
+            lambda: pglib.policy_gradient_loss(
+                POLICY,
+                torch.zeros(2, 4),
+                torch.zeros(2, dtype=torch.long),
+                torch.ones(2, requires_grad=True),
+            ),
+            "weights must carry no gradient",
+        ),
+    ),
+    "History": ((lambda: pglib.History({}, POLICY, None), "config must be a trainer config"),),
     "History.to_dict": NO_ARGUMENTS,
     "Rollout": (
         (
@@ -479,6 +556,36 @@ ROWS: dict[str, tuple[Case, ...]] = {
         ),
     ),
     "Rollout.n_steps": NO_ARGUMENTS,
+    "EpisodeBatch": (
+        (
+            lambda: pglib.EpisodeBatch(**_episode_fields(rewards=np.array([NAN]))),
+            "rewards must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.EpisodeBatch(**_episode_fields(lengths=[1])),
+            "lengths must give the steps between consecutive episode ends",
+        ),
+    ),
+    "EpisodeBatch.n_steps": NO_ARGUMENTS,
+    "EpisodeCollector": (
+        (lambda: EpisodeCollector(gym.make("CartPole-v1"), seed=0), "envs must be a gymnasium"),
+        (
+            lambda: EpisodeCollector(pglib.make_vector_env("CartPole-v1", 1), seed=1.5),
+            "seed must be a non-negative integer",
+        ),
+    ),
+    "EpisodeCollector.collect": (
+        (
+            lambda: EpisodeCollector(pglib.make_vector_env("CartPole-v1", 1), 0).collect(POLICY, 0),
+            "min_episodes must be a positive integer, got 0",
+        ),
+        (
+            lambda: EpisodeCollector(pglib.make_vector_env("CartPole-v1", 1), 0).collect(
+                pglib.MLPCategoricalPolicy(3, 2), 2
+            ),
+            "the policy (obs_dim=3, n_actions=2) does not",
+        ),
+    ),
     "RolloutCollector": (
         (lambda: RolloutCollector(gym.make("CartPole-v1"), seed=0), "envs must be a gymnasium"),
         (
@@ -502,17 +609,13 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.make_vector_env(3, 1), "env_id must be a Gymnasium environment id"),
         (lambda: pglib.make_vector_env("CartPole-v1", 10**6), "num_envs must be at most 1,024"),
     ),
-    "rollout_returns": (
-        (lambda: pglib.rollout_returns("rollout", 0.9), "rollout must be a Rollout"),
-        (lambda: pglib.rollout_returns(_rollout(), 1.5), "gamma must be a real number in [0, 1]"),
-        (lambda: pglib.rollout_returns(_rollout(), 0.9, value=3), "value must be a callable"),
-    ),
     "train": (
-        (lambda: pglib.train({"env_id": "CartPole-v1"}), "config must be a REINFORCEConfig"),
+        (lambda: pglib.train({"env_id": "CartPole-v1"}), "config must be a trainer config"),
         (lambda: pglib.train(pglib.REINFORCEConfig(), callback=3), "callback must be callable"),
     ),
     "train_many": (
-        (lambda: pglib.train_many([]), "configs must be a non-empty list of REINFORCEConfig"),
+        (lambda: pglib.train_many([]), "configs must be a non-empty list of trainer configs"),
+        (lambda: pglib.train_many([pglib.A2CConfig(), 3]), "configs[1] must be a trainer config"),
         (lambda: pglib.train_many([pglib.REINFORCEConfig()], processes=0), "processes must be"),
     ),
     "evaluate": (

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import resource
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,9 +20,10 @@ from pglib.__main__ import EVAL_EPISODES, main
 PGLIB_TRAIN = [sys.executable, "-m", "pglib", "train"]
 
 
-def test_train_writes_the_json_report(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("algo", ["reinforce", "a2c"])
+def test_train_writes_the_json_report(tmp_path, capsys, algo: str) -> None:
     out = tmp_path / "results.json"
-    argv = ["train", "--seed", "1", "--max-steps", "2000", "--target-return", "20"]
+    argv = ["train", "--algo", algo, "--seed", "1", "--max-steps", "2000", "--target-return", "20"]
     assert main([*argv, "--no-progress", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert set(report) == {
@@ -31,7 +34,11 @@ def test_train_writes_the_json_report(tmp_path, capsys) -> None:
         "final_eval_return",
         "history",
     }
+    assert report["config"]["algo"] == algo
     assert report["config"]["env_id"] == "CartPole-v1"
+    history = report["history"]
+    assert {"episodes", "steps_used", "mean_return"} <= set(history)
+    assert len(history["episodes"]) == len(history["steps_used"]) == len(history["env_steps"])
     assert report["config"]["seed"] == 1
     assert report["config"]["target_return"] == 20
     # The whole budget runs even though the low target is reached early.
@@ -60,6 +67,16 @@ def test_stop_at_target_stops_early_and_a_missed_target_is_null(tmp_path) -> Non
         (["--lr", "-0.1"], "lr must be a positive real number, got -0.1"),
         (["--env", "Pendulum-v1"], "needs a Discrete action space; Pendulum-v1 has Box"),
         (["--out", "/no/such/dir/r.json"], "--out must be in an existing directory"),
+        (
+            ["--batch-size", "64"],
+            "--batch-size applies to --algo a2c only, not to --algo reinforce",
+        ),
+        (
+            ["--algo", "a2c", "--episodes-per-update", "4"],
+            "--episodes-per-update applies to --algo reinforce only, not to --algo a2c",
+        ),
+        (["--algo", "a2c", "--gae-lambda", "2"], "gae_lambda must be a real number in [0, 1]"),
+        (["--episodes-per-update", "0"], "episodes_per_update must be a positive integer"),
     ],
 )
 def test_bad_input_fails_with_a_message(tmp_path, capsys, args: list[str], message: str) -> None:
@@ -137,6 +154,18 @@ def test_a_failed_write_keeps_the_old_report_whole(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
 
 
+def _wait_for_cpu_seconds(pid: int, seconds: float, timeout: float) -> None:
+    """Sleep until process ``pid`` has used ``seconds`` of CPU time (Linux /proc)."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if (int(stat[11]) + int(stat[12])) / ticks_per_second >= seconds:  # utime + stime
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the process used less than {seconds} CPU seconds in {timeout} s")
+
+
 def test_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None:
     out = tmp_path / "r.json"
     process = subprocess.Popen(
@@ -145,7 +174,10 @@ def test_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(12)  # imports take a few seconds; then REINFORCE makes several updates a second
+    # Imports take a few CPU seconds, then REINFORCE makes several updates a second. Wait for
+    # CPU time, not wall time, so that a busy machine does not interrupt before the first
+    # update.
+    _wait_for_cpu_seconds(process.pid, 7.0, timeout=180.0)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

@@ -1,0 +1,372 @@
+"""Vectorised Gymnasium rollouts: fixed-length rollouts, complete episodes, and evaluation.
+
+Two ways to collect experience from ``num_envs`` environments stepped side by side, with one
+batched policy call per step:
+
+- :class:`RolloutCollector` makes a fixed number of vector steps and cuts the episodes that are
+  still running at the end (actor-critic, Chapter 9, bootstraps at those cuts);
+- :class:`EpisodeCollector` steps until enough episodes have *finished*, returns only complete
+  episodes, and carries the running ones over to the next call (REINFORCE, Chapter 8).
+
+Episode ends follow Gymnasium 1.x. Its vector environments reset a finished sub-environment
+*on the next step* (``AutoresetMode.NEXT_STEP``): the step after ``terminated`` or
+``truncated`` ignores the action and returns the first observation of the next episode,
+with reward 0 and both flags false. Such autoreset steps are not transitions of the MDP:
+both collectors mask them, and neither counts them as environment steps.
+
+Introduced in Chapter 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from pglib import _checks
+from pglib.policies import MLPCategoricalPolicy
+
+__all__ = [
+    "Rollout",
+    "RolloutCollector",
+    "EpisodeBatch",
+    "EpisodeCollector",
+    "make_vector_env",
+    "evaluate",
+]
+
+#: Size guards: more environments side by side, or more steps, than any run here needs.
+MAX_ENVS = 1_024
+MAX_ENV_STEPS = 1_000_000_000
+
+
+def check_env_id(env_id: object) -> None:
+    _checks.instance("env_id", env_id, str, "a Gymnasium environment id (a string)")
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f"env_id must be a registered Gymnasium environment id, got {env_id!r} ({error})"
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class Rollout:
+    """T vector steps of N environments, time axis first.
+
+    - ``observations`` [T, N, obs_dim]: o_t, the observation each action was chosen on.
+    - ``actions`` [T, N], ``rewards`` [T, N] (float64).
+    - ``terminated``, ``truncated`` [T, N]: the episode ended after step t.
+    - ``next_observations`` [T, N, obs_dim]: o_{t+1}; at a truncated step it is the real last
+      observation (Gymnasium's NEXT_STEP autoreset returns it there, and resets one step later).
+    - ``valid`` [T, N]: False at autoreset steps, which belong to no episode.
+    - ``finished_returns``: the undiscounted returns of the episodes that ended in this rollout,
+      in the order they ended.
+
+    Introduced in Chapter 8.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    next_observations: np.ndarray
+    valid: np.ndarray
+    finished_returns: list[float]
+
+    def __post_init__(self) -> None:
+        rewards = _checks.real_array("rewards", self.rewards, ndim=2, nonempty=True)
+        shape = tuple(rewards.shape)
+        for name in ("terminated", "truncated", "valid"):
+            _checks.bool_flags(name, getattr(self, name), shape)
+        _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
+        if np.shape(self.actions) != shape:
+            raise ValueError(f"actions must have shape {shape}, got {np.shape(self.actions)}")
+        for name in ("observations", "next_observations"):
+            obs = _checks.real_array(name, getattr(self, name))
+            if tuple(obs.shape[:2]) != shape:
+                raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+        for value in self.finished_returns:
+            _checks.real("every finished return", value)
+
+    @property
+    def n_steps(self) -> int:
+        """The number of environment steps, autoreset steps excluded."""
+        return int(self.valid.sum())
+
+
+def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id`` as one vector environment.
+
+    Uses the environment's own batched NumPy implementation when it has one (CartPole does),
+    and ``SyncVectorEnv`` otherwise. Introduced in Chapter 8.
+    """
+    check_env_id(env_id)
+    num_envs = _checks.positive_int("num_envs", num_envs, limit=MAX_ENVS)
+    spec = gym.spec(env_id)
+    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    except gym.error.DependencyNotInstalled as error:
+        # Gymnasium's message names the pip command that installs the missing extra.
+        raise ValueError(f"{env_id} needs a package that is not installed: {error}") from None
+
+
+class RolloutCollector:
+    """Steps a vector environment with a policy, keeping unfinished episodes across rollouts.
+
+    ``collect(policy, T)`` makes T vector steps with one batched, gradient-free policy call per
+    step, and masks Gymnasium's autoreset steps. Introduced in Chapter 8.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, seed: int) -> None:
+        _checks.instance("envs", envs, gym.vector.VectorEnv, "a gymnasium VectorEnv")
+        seed = _checks.integer("seed", seed, low=0)
+        _check_next_step_autoreset(envs)
+        self.envs = envs
+        self.obs, _ = envs.reset(seed=seed)
+        self.after_end = np.zeros(envs.num_envs, dtype=bool)  # the next step is an autoreset
+        self.episode_return = np.zeros(envs.num_envs)
+
+    def collect(self, policy: MLPCategoricalPolicy, n_steps: int) -> Rollout:
+        """T = ``n_steps`` vector steps; returns them as a :class:`Rollout`."""
+        check_policy_fits(policy, self.envs)
+        n_steps = _checks.positive_int("n_steps", n_steps, limit=MAX_ENV_STEPS // MAX_ENVS)
+        n_envs = self.envs.num_envs
+        obs_shape = self.obs.shape[1:]
+        observations = np.empty((n_steps, n_envs, *obs_shape), dtype=np.float32)
+        next_observations = np.empty_like(observations)
+        actions = np.empty((n_steps, n_envs), dtype=np.int64)
+        rewards = np.empty((n_steps, n_envs))
+        terminated = np.empty((n_steps, n_envs), dtype=bool)
+        truncated = np.empty((n_steps, n_envs), dtype=bool)
+        valid = np.empty((n_steps, n_envs), dtype=bool)
+        finished: list[float] = []
+        for t in range(n_steps):
+            observations[t] = self.obs
+            with torch.inference_mode():  # one batched call for all N environments
+                action = policy.sample(torch.from_numpy(observations[t]))
+            actions[t] = action.cpu().numpy()
+            self.obs, reward, term, trunc, _ = self.envs.step(actions[t])
+            next_observations[t] = self.obs
+            valid[t] = ~self.after_end  # an autoreset step: the action was ignored
+            rewards[t] = np.where(valid[t], reward, 0.0)
+            terminated[t] = term & valid[t]
+            truncated[t] = trunc & valid[t]
+            self.episode_return += rewards[t]
+            ended = terminated[t] | truncated[t]
+            finished.extend(self.episode_return[ended].tolist())
+            self.episode_return[ended] = 0.0
+            self.after_end = ended
+        return Rollout(
+            observations,
+            actions,
+            rewards,
+            terminated,
+            truncated,
+            next_observations,
+            valid,
+            finished,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class EpisodeBatch:
+    """Complete episodes, concatenated in the order they ended (time axis first, flat).
+
+    - ``observations`` [n, obs_dim], ``actions`` [n], ``rewards`` [n] (float64).
+    - ``terminated``, ``truncated`` [n]: the episode ended after step t; one of them is set at
+      the last step of every episode and at no other step.
+    - ``next_observations`` [n, obs_dim]: o_{t+1}; at a truncation, the real last observation.
+    - ``returns``: the undiscounted return of each episode; ``lengths``: its number of steps.
+    - ``env_steps``: the environment steps the collection made, including the steps of
+      episodes that were still running when it stopped (they carry over to the next batch).
+
+    Introduced in Chapter 8.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    next_observations: np.ndarray
+    returns: list[float]
+    lengths: list[int]
+    env_steps: int
+
+    def __post_init__(self) -> None:
+        rewards = _checks.real_array("rewards", self.rewards, ndim=1, nonempty=True)
+        shape = tuple(rewards.shape)
+        for name in ("terminated", "truncated"):
+            _checks.bool_flags(name, getattr(self, name), shape)
+        _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
+        if np.shape(self.actions) != shape:
+            raise ValueError(f"actions must have shape {shape}, got {np.shape(self.actions)}")
+        for name in ("observations", "next_observations"):
+            obs = _checks.real_array(name, getattr(self, name))
+            if tuple(obs.shape[:1]) != shape:
+                raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+        for value in self.returns:
+            _checks.real("every episode return", value)
+        ends = np.flatnonzero(self.terminated | self.truncated) + 1
+        if len(self.lengths) != len(self.returns) or list(np.diff(ends, prepend=0)) != list(
+            self.lengths
+        ):
+            raise ValueError(
+                "lengths must give the steps between consecutive episode ends, one per return, "
+                f"got lengths {self.lengths} for episode ends after steps {ends.tolist()}"
+            )
+        _checks.integer("env_steps", self.env_steps, low=0)
+
+    @property
+    def n_steps(self) -> int:
+        """The number of steps in the complete episodes."""
+        return int(self.rewards.shape[0])
+
+
+class EpisodeCollector:
+    """Steps a vector environment until enough episodes are *complete*; never cuts one.
+
+    ``collect(policy, min_episodes)`` steps all environments, with one batched, gradient-free
+    policy call per step, until at least ``min_episodes`` episodes have ended since the last
+    call, and returns those complete episodes as an :class:`EpisodeBatch` (more than
+    ``min_episodes`` when several end on the same step). Episodes still running stay in the
+    collector and continue in the next call, so every step taken ends up in exactly one
+    episode of some batch. Autoreset steps are masked.
+
+    A carried-over episode began under an earlier policy: its first steps were sampled before
+    the last update. The fewer episodes per call, relative to ``num_envs``, the larger that
+    share; REINFORCE's gradient treats those steps as if the current policy had taken them.
+    Introduced in Chapter 8.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, seed: int) -> None:
+        _checks.instance("envs", envs, gym.vector.VectorEnv, "a gymnasium VectorEnv")
+        seed = _checks.integer("seed", seed, low=0)
+        _check_next_step_autoreset(envs)
+        self.envs = envs
+        self.obs, _ = envs.reset(seed=seed)
+        self.after_end = np.zeros(envs.num_envs, dtype=bool)  # the next step is an autoreset
+        # The running episode of each environment: lists of o_t, a_t, r_t, o_{t+1}.
+        self.running: list[tuple[list, list, list, list]] = [
+            ([], [], [], []) for _ in range(envs.num_envs)
+        ]
+
+    def collect(self, policy: MLPCategoricalPolicy, min_episodes: int) -> EpisodeBatch:
+        """Step until ``min_episodes`` episodes are complete; returns them all."""
+        check_policy_fits(policy, self.envs)
+        min_episodes = _checks.positive_int("min_episodes", min_episodes, limit=MAX_ENV_STEPS)
+        done: list[tuple[list, list, list, list, bool]] = []
+        env_steps = 0
+        while len(done) < min_episodes:
+            obs = np.asarray(self.obs, dtype=np.float32)
+            with torch.inference_mode():  # one batched call for all N environments
+                actions = policy.sample(torch.from_numpy(obs)).cpu().numpy()
+            self.obs, rewards, terminated, truncated, _ = self.envs.step(actions)
+            for i in np.flatnonzero(~self.after_end):  # autoreset steps belong to no episode
+                episode = self.running[i]
+                for column, value in zip(
+                    episode, (obs[i], actions[i], rewards[i], self.obs[i]), strict=True
+                ):
+                    column.append(value)
+                env_steps += 1
+            ended = (terminated | truncated) & ~self.after_end
+            for i in np.flatnonzero(ended):
+                done.append((*self.running[i], bool(terminated[i])))
+                self.running[i] = ([], [], [], [])
+            self.after_end = ended
+        lengths = [len(episode[2]) for episode in done]
+        last = np.cumsum(lengths) - 1
+        term = np.zeros(sum(lengths), dtype=bool)
+        trunc = np.zeros(sum(lengths), dtype=bool)
+        term[last] = [episode[4] for episode in done]
+        trunc[last] = ~term[last]
+        return EpisodeBatch(
+            observations=np.stack([o for episode in done for o in episode[0]]),
+            actions=np.array([a for episode in done for a in episode[1]], dtype=np.int64),
+            rewards=np.array([r for episode in done for r in episode[2]], dtype=np.float64),
+            terminated=term,
+            truncated=trunc,
+            next_observations=np.stack([o for episode in done for o in episode[3]]).astype(
+                np.float32
+            ),
+            returns=[float(np.sum(episode[2])) for episode in done],
+            lengths=lengths,
+            env_steps=env_steps,
+        )
+
+
+def _check_next_step_autoreset(envs: gym.vector.VectorEnv) -> None:
+    mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:
+        raise ValueError(
+            f"the vector environment must use Gymnasium's default NEXT_STEP autoreset, got {mode}"
+        )
+
+
+def check_policy_fits(policy: object, envs: gym.vector.VectorEnv) -> None:
+    """``policy`` is an MLP categorical policy for the observations and actions of ``envs``."""
+    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    obs_shape = envs.single_observation_space.shape
+    n_actions = getattr(envs.single_action_space, "n", None)
+    if obs_shape != (policy.obs_dim,) or n_actions != policy.n_actions:
+        raise ValueError(
+            f"the policy (obs_dim={policy.obs_dim}, n_actions={policy.n_actions}) does not fit "
+            f"the environment (observations {obs_shape}, actions {envs.single_action_space})"
+        )
+
+
+def check_discrete(envs: gym.vector.VectorEnv, env_id: str) -> int:
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(
+            "the trainers here use a categorical policy, so the environment needs a Discrete "
+            f"action space; {env_id} has {space}"
+        )
+    obs_space = envs.single_observation_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(
+            f"the environment needs flat Box observations [obs_dim]; {env_id} has {obs_space}"
+        )
+    return int(space.n)
+
+
+def evaluate(
+    policy: MLPCategoricalPolicy,
+    env_id: str,
+    n_episodes: int,
+    seed: int,
+    greedy: bool = True,
+) -> np.ndarray:
+    """The undiscounted returns of ``n_episodes`` episodes, [n_episodes].
+
+    Runs the episodes side by side, environment i reset with seed ``seed + i``. ``greedy``
+    takes the most probable action, a = argmax π(·|o); otherwise actions are sampled (from
+    the global torch RNG). Introduced in Chapter 8.
+    """
+    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    n_episodes = _checks.positive_int("n_episodes", n_episodes, limit=MAX_ENVS)
+    seed = _checks.integer("seed", seed, low=0)
+    _checks.boolean("greedy", greedy)
+    envs = make_vector_env(env_id, n_episodes)
+    try:
+        check_discrete(envs, env_id)
+        check_policy_fits(policy, envs)
+        device = next(policy.parameters()).device
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(n_episodes)
+        running = np.ones(n_episodes, dtype=bool)
+        while running.any():
+            with torch.inference_mode():
+                dist = policy.distribution(torch.as_tensor(obs, device=device))
+                action = dist.mode if greedy else dist.sample()
+            obs, reward, terminated, truncated, _ = envs.step(action.cpu().numpy())
+            returns += np.where(running, reward, 0.0)
+            running &= ~(terminated | truncated)
+        return returns
+    finally:
+        envs.close()
