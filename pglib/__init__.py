@@ -16,6 +16,7 @@ from pglib import (
     mdp,
     plotting,
     policies,
+    ppo,
     reinforce,
     returns,
     rollouts,
@@ -31,6 +32,7 @@ from pglib.interactive import *
 from pglib.mdp import *
 from pglib.plotting import *
 from pglib.policies import *
+from pglib.ppo import *
 from pglib.reinforce import *
 from pglib.returns import *
 from pglib.rollouts import *
@@ -49,6 +51,7 @@ _MODULES = (
     training,
     reinforce,
     actor_critic,
+    ppo,
     checkpoints,
     plotting,
     interactive,

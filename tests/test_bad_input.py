@@ -626,6 +626,46 @@ ROWS: dict[str, tuple[Case, ...]] = {
         ),
         (lambda: pglib.evaluate(torch.nn.Linear(4, 2), "CartPole-v1", 1, 0), "policy must be an"),
     ),
+    # --- ppo --------------------------------------------------------------------------------
+    "SurrogateStats": (
+        (lambda: pglib.SurrogateStats(NAN, 0.0, 1.0), "approx_kl must be a finite real number"),
+        (lambda: pglib.SurrogateStats(0.0, 1.5, 1.0), "clip_fraction must be a real number in"),
+        (lambda: pglib.SurrogateStats(0.0, 0.0, -1.0), "mean_ratio must be a non-negative real"),
+    ),
+    "clipped_surrogate": (
+        (
+            lambda: pglib.clipped_surrogate(
+                torch.tensor([NAN, 0.0]), torch.zeros(2), torch.ones(2), 0.2
+            ),
+            "logp must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.clipped_surrogate(torch.zeros(2), torch.zeros(3), torch.ones(2), 0.2),
+            "old_logp must have the shape of logp, (2,), got (3,)",
+        ),
+        (
+            lambda: pglib.clipped_surrogate(torch.zeros(2), torch.zeros(2), torch.ones(2), INF),
+            "clip_eps must be a finite real number",
+        ),
+        (
+            lambda: pglib.clipped_surrogate(np.zeros(2), np.zeros(2), np.ones(2), 0.2),
+            "logp must be a floating-point torch tensor",
+        ),
+    ),
+    "value_loss": (
+        (
+            lambda: pglib.value_loss(torch.zeros(2), torch.zeros(2), torch.tensor([1.0, INF])),
+            "returns must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.value_loss(torch.zeros(2), torch.zeros(2), torch.ones(2), clip_eps=-1),
+            "clip_eps must be a positive real number, got -1",
+        ),
+        (
+            lambda: pglib.value_loss(torch.zeros(2), torch.zeros(2, 1), torch.ones(2)),
+            "old_values must have the shape of values, (2,), got (2, 1)",
+        ),
+    ),
     # --- checkpoints ------------------------------------------------------------------------
     "save_checkpoint": (
         (
