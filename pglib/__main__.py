@@ -49,37 +49,51 @@ ALGO_OPTIONS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = REINFORCEConfig()
     parser = argparse.ArgumentParser(prog="pglib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("train", help="train a policy and write a JSON report")
+    # An option left out is absent from the namespace, so the trainer's own default applies:
+    # REINFORCE and A2C differ in some (the step-size schedule, for one).
+    p = commands.add_parser(
+        "train",
+        help="train a policy and write a JSON report",
+        argument_default=argparse.SUPPRESS,
+    )
     p.add_argument(
         "--algo",
         choices=sorted(CONFIGS),
         default="reinforce",
         help="reinforce: complete episodes (Chapter 8); a2c: actor-critic (Chapter 9)",
     )
-    p.add_argument("--env", default=defaults.env_id, help="Gymnasium id (Discrete actions)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--lr", type=float, default=defaults.lr, help="policy Adam step size")
-    p.add_argument("--lr-schedule", choices=["constant", "linear"], default=defaults.lr_schedule)
-    p.add_argument("--num-envs", type=int, default=defaults.num_envs)
+    p.add_argument("--env", dest="env_id", help="Gymnasium id, Discrete actions (CartPole-v1)")
+    p.add_argument("--seed", type=int, help="seeds the networks, sampling and envs (0)")
+    p.add_argument("--lr", type=float, help="policy Adam step size (0.02)")
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "linear"],
+        help="reinforce: constant, a2c: linear decay to 0",
+    )
+    p.add_argument("--num-envs", type=int, help="environments side by side (8)")
     p.add_argument(
         "--episodes-per-update",
         type=int,
-        help=f"reinforce only (default {REINFORCEConfig.episodes_per_update})",
+        help=f"reinforce only ({REINFORCEConfig.episodes_per_update})",
     )
-    p.add_argument("--batch-size", type=int, help=f"a2c only (default {A2CConfig.batch_size})")
-    p.add_argument("--gae-lambda", type=float, help=f"a2c only (default {A2CConfig.gae_lambda})")
-    p.add_argument("--gamma", type=float, default=defaults.gamma)
-    p.add_argument("--no-baseline", action="store_true", help="turn the value baseline off")
-    p.add_argument("--entropy-coef", type=float, default=defaults.entropy_coef)
-    p.add_argument("--max-steps", type=int, default=defaults.max_steps)
-    p.add_argument("--target-return", type=float, default=defaults.target_return)
+    p.add_argument("--batch-size", type=int, help=f"a2c only ({A2CConfig.batch_size})")
+    p.add_argument("--gae-lambda", type=float, help=f"a2c only ({A2CConfig.gae_lambda})")
+    p.add_argument("--gamma", type=float, help="discount factor (0.99)")
+    p.add_argument(
+        "--no-baseline",
+        dest="value_baseline",
+        action="store_false",
+        help="turn the value baseline off",
+    )
+    p.add_argument("--entropy-coef", type=float, help="entropy bonus weight (0)")
+    p.add_argument("--max-steps", type=int, help="budget in env steps (150000)")
+    p.add_argument("--target-return", type=float, help="last-20-episode mean to reach (475)")
     p.add_argument(
         "--stop-at-target", action="store_true", help="stop when the target is first reached"
     )
-    p.add_argument("--device", default=defaults.device)
+    p.add_argument("--device", help="torch device (cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--out", required=True, type=Path, help="where to write the JSON report")
     return parser
@@ -108,28 +122,13 @@ def _check_output_path(path: Path) -> None:
 
 
 def _config(args: argparse.Namespace) -> TrainerConfig:
-    specific = {}
+    """The trainer config of ``--algo``, from the options given (the rest keep its defaults)."""
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "algo", "out")}
+    given.pop("no_progress", None)
     for option, (name, algo) in ALGO_OPTIONS.items():
-        value = getattr(args, name)
-        if value is not None and algo != args.algo:
+        if name in given and algo != args.algo:
             raise ValueError(f"{option} applies to --algo {algo} only, not to --algo {args.algo}")
-        if value is not None:
-            specific[name] = value
-    return CONFIGS[args.algo](
-        env_id=args.env,
-        num_envs=args.num_envs,
-        seed=args.seed,
-        lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        gamma=args.gamma,
-        value_baseline=not args.no_baseline,
-        entropy_coef=args.entropy_coef,
-        max_steps=args.max_steps,
-        target_return=args.target_return,
-        stop_at_target=args.stop_at_target,
-        device=args.device,
-        **specific,
-    )
+    return CONFIGS[args.algo](**given)
 
 
 class _Progress:
@@ -171,22 +170,22 @@ def _write(path: Path, report: dict[str, Any]) -> None:
     atomic_write(path, (json.dumps(report, indent=1) + "\n").encode("utf-8"))
 
 
-def _summary(args: argparse.Namespace, report: dict[str, Any]) -> str:
+def _summary(config: TrainerConfig, report: dict[str, Any], out: Path) -> str:
     reached = report["steps_to_target"]
     steps = report["history"]["env_steps"][-1]
     recent = report["history"]["recent_return"][-1]
     return (
-        f"trained {args.algo} on {args.env} for {steps} env steps "
+        f"trained {config.algo} on {config.env_id} for {steps} env steps "
         f"in {report['wall_seconds']:.1f} s; "
         f"last-20-episode mean return {math.nan if recent is None else recent:.1f}; "
         + (
-            f"target {args.target_return:g} first reached after {reached} steps "
+            f"target {config.target_return:g} first reached after {reached} steps "
             f"({report['seconds_to_target']:.1f} s); "
             if reached is not None
-            else f"target {args.target_return} not reached; "
+            else f"target {config.target_return} not reached; "
         )
         + f"greedy evaluation over {EVAL_EPISODES} episodes: {report['final_eval_return']:.1f}. "
-        f"Report written to {args.out}"
+        f"Report written to {out}"
     )
 
 
@@ -200,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_output_path(args.out)
         config = _config(args)
         try:
-            history = train(config, progress, progress=not args.no_progress)
+            history = train(config, progress, progress=not getattr(args, "no_progress", False))
             progress(history)
             final = evaluate(
                 history.policy, config.env_id, EVAL_EPISODES, config.seed + EVAL_SEED_OFFSET
@@ -223,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the disk filled up or the file system turned read-only
         print(f"pglib train: error: could not write {args.out}: {error}", file=sys.stderr)
         return 1
-    print(_summary(args, report))
+    print(_summary(config, report, args.out))
     return 0
 
 

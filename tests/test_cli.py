@@ -192,3 +192,17 @@ def test_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None:
     lengths = {len(values) for values in report["history"].values()}
     assert len(lengths) == 1 and lengths.pop() >= 1  # whole updates only
     assert f"after {report['history']['env_steps'][-1]} env steps" in lines[0]
+
+
+@pytest.mark.parametrize(("algo", "schedule"), [("reinforce", "constant"), ("a2c", "linear")])
+def test_options_left_out_keep_the_trainers_own_defaults(tmp_path, algo: str, schedule: str):
+    out = tmp_path / "r.json"
+    argv = ["train", "--algo", algo, "--max-steps", "300", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["lr_schedule"] == schedule
+    assert config["value_baseline"] is True and config["stop_at_target"] is False
+    assert main([*argv, "--no-baseline", "--lr-schedule", "linear", "--stop-at-target"]) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["value_baseline"] is False and config["lr_schedule"] == "linear"
+    assert config["stop_at_target"] is True
