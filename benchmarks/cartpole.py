@@ -23,9 +23,10 @@ Scoring, the same for every method:
 - "low after 475": the same lowest mean over everything after the run first reached 475;
 - per-step time: training-loop seconds / env steps of the whole run.
 
-Every method runs with torch at one thread. Timed runs are never spread over processes:
-run this on an otherwise idle machine. ``python benchmarks/cartpole.py`` prints the tables of
-``benchmarks/README.md``; ``--quick`` is a check of the script itself.
+Every method runs with torch at one thread. Timed runs are never spread over processes, and
+the methods take turns seed by seed: run this on an otherwise idle machine.
+``python benchmarks/cartpole.py`` prints the tables of ``benchmarks/README.md``; ``--quick``
+is a check of the script itself.
 """
 
 from __future__ import annotations
@@ -467,7 +468,8 @@ def ratio_table(results: dict[str, list[Run]]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="pglib seeds (default 10)")
-    parser.add_argument("--sb3-seeds", type=int, default=10, help="SB3 seeds (default 10)")
+    parser.add_argument("--sb3-seeds", type=int, default=10, help="SB3 A2C seeds (default 10)")
+    parser.add_argument("--ppo-seeds", type=int, default=5, help="SB3 PPO seeds (default 5)")
     parser.add_argument("--reference-seeds", type=int, default=5, help="default 5")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=150_000, help="env steps per run")
@@ -487,10 +489,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds = args.sb3_seeds = args.reference_seeds = 2
+        args.seeds = args.sb3_seeds = args.ppo_seeds = args.reference_seeds = 2
         args.budget = args.reference_max_steps = 30_000
     counts = {"reinforce": args.seeds, "a2c": args.seeds, "sb3-a2c": args.sb3_seeds}
-    counts |= {"sb3-ppo": args.sb3_seeds, "reference": args.reference_seeds}
+    counts |= {"sb3-ppo": args.ppo_seeds, "reference": args.reference_seeds}
 
     import stable_baselines3
 
@@ -503,25 +505,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"pglib REINFORCE: {pglib_config('reinforce', 0, args.budget)}", flush=True)
     print(f"pglib A2C: {pglib_config('a2c', 0, args.budget)}", flush=True)
-    results: dict[str, list[Run]] = {}
-    for method in args.methods:
-        seeds = range(args.first_seed, args.first_seed + counts[method])
-        runs = []
-        for seed in seeds:
+    # Round robin over the methods, seed by seed, so that a change in the machine's load
+    # falls on every method alike.
+    results: dict[str, list[Run]] = {method: [] for method in args.methods}
+    for i in range(max(counts[method] for method in args.methods)):
+        for method in args.methods:
+            if i >= counts[method]:
+                continue
+            seed = args.first_seed + i
             if method in ("reinforce", "a2c"):
-                runs.append(run_pglib(method, seed, args.budget))
+                run = run_pglib(method, seed, args.budget)
             elif method == "reference":
-                runs.append(run_reference(seed, args.budget, args.reference_max_steps))
+                run = run_reference(seed, args.budget, args.reference_max_steps)
             else:
-                runs.append(run_sb3(method, seed, args.budget))
-            r = runs[-1]
+                run = run_sb3(method, seed, args.budget)
+            results[method].append(run)
             print(
-                f"  {NAMES[method]} seed {seed}: steps to 475 {r.steps_to_target}, "
-                f"training {r.wall_seconds:.1f} s, greedy eval {r.final_eval:.1f}",
+                f"  {NAMES[method]} seed {seed}: steps to 475 {run.steps_to_target}, "
+                f"training {run.wall_seconds:.1f} s, greedy eval {run.final_eval:.1f}",
                 flush=True,
             )
-        results[method] = runs
-        print(f"\n{NAMES[method]}, per seed:\n{seed_table(runs)}\n", flush=True)
+    for method, runs in results.items():
+        print(f"\n{NAMES[method]}, per seed:\n{seed_table(runs)}", flush=True)
     print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"\nSummary ({args.budget:,}-step budget):\n")
     print(summary_table(results, args.budget, args.reference_max_steps))
