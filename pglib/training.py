@@ -172,8 +172,9 @@ class History:
     - ``episodes``: how many episodes finished during the update (for REINFORCE, the complete
       episodes it used).
     - ``steps_used``: the environment steps in the update's batch.
-    - ``loss``: the policy surrogate loss −mean(log π · weight); its gradient is the policy
-      gradient estimate, its value is not a performance measure.
+    - ``loss``: the policy surrogate loss −mean(log π · weight); minus its gradient is the
+      policy-gradient estimate (descending it climbs J), its value is not a performance
+      measure.
     - ``grad_norm``: the policy gradient's norm before clipping.
     - ``entropy``: the mean entropy of π(·|s_t) over the batch, in nats.
     - ``steps_to_target``, ``seconds_to_target``: when ``recent_return`` first reached the
@@ -312,8 +313,9 @@ def policy_gradient_loss(
 ) -> Tensor:
     """The surrogate loss −(1/n) Σ_t log π_θ(a_t | o_t) · w_t, a scalar tensor.
 
-    Its gradient is the policy-gradient estimate with weights w_t (reward-to-go, an advantage
-    estimate, ...), which must carry no gradient; its value is not a performance measure.
+    Minus its gradient is the policy-gradient estimate with weights w_t (reward-to-go, an
+    advantage estimate, ...), so a descent step on it is an ascent step on J; the weights must
+    carry no gradient, and the loss's value is not a performance measure.
     ``observations`` are [n, obs_dim] floats for an :class:`MLPCategoricalPolicy`, or [n]
     integer states for a :class:`TabularSoftmaxPolicy`; ``actions`` and ``weights`` are [n].
     Both trainers call it. Introduced in Chapter 8.
