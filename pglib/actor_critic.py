@@ -163,6 +163,7 @@ def _train(
         if recorder.record(
             new_steps=rollout.n_steps,
             finished_returns=rollout.finished_returns,
+            carried_steps=0,
             steps_used=int(keep.sum()),
             stats=stats,
             callback=callback,

@@ -128,6 +128,7 @@ def _train(
         if recorder.record(
             new_steps=batch.env_steps,
             finished_returns=batch.returns,
+            carried_steps=batch.carried_steps,
             steps_used=batch.n_steps,
             stats=stats,
             callback=callback,

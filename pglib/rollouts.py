@@ -184,6 +184,8 @@ class EpisodeBatch:
     - ``returns``: the undiscounted return of each episode; ``lengths``: its number of steps.
     - ``env_steps``: the environment steps the collection made, including the steps of
       episodes that were still running when it stopped (they carry over to the next batch).
+    - ``carried_steps``: the steps of these episodes that an earlier collection made, so
+      under an earlier policy.
 
     Introduced in Chapter 8.
     """
@@ -197,6 +199,7 @@ class EpisodeBatch:
     returns: list[float]
     lengths: list[int]
     env_steps: int
+    carried_steps: int
 
     def __post_init__(self) -> None:
         rewards = _checks.real_array("rewards", self.rewards, ndim=1, nonempty=True)
@@ -221,6 +224,7 @@ class EpisodeBatch:
                 f"got lengths {self.lengths} for episode ends after steps {ends.tolist()}"
             )
         _checks.integer("env_steps", self.env_steps, low=0)
+        _checks.integer("carried_steps", self.carried_steps, low=0, high=shape[0])
 
     @property
     def n_steps(self) -> int:
@@ -261,7 +265,9 @@ class EpisodeCollector:
         check_policy_fits(policy, self.envs)
         min_episodes = _checks.positive_int("min_episodes", min_episodes, limit=MAX_ENV_STEPS)
         done: list[tuple[list, list, list, list, bool]] = []
-        env_steps = 0
+        env_steps = carried_steps = 0
+        # Steps each environment's running episode had before this call: sampled earlier.
+        carried = [len(episode[2]) for episode in self.running]
         while len(done) < min_episodes:
             obs = np.asarray(self.obs, dtype=np.float32)
             with torch.inference_mode():  # one batched call for all N environments
@@ -278,6 +284,8 @@ class EpisodeCollector:
             for i in np.flatnonzero(ended):
                 done.append((*self.running[i], bool(terminated[i])))
                 self.running[i] = ([], [], [], [])
+                carried_steps += carried[i]
+                carried[i] = 0
             self.after_end = ended
         lengths = [len(episode[2]) for episode in done]
         last = np.cumsum(lengths) - 1
@@ -297,6 +305,7 @@ class EpisodeCollector:
             returns=[float(np.sum(episode[2])) for episode in done],
             lengths=lengths,
             env_steps=env_steps,
+            carried_steps=carried_steps,
         )
 
 

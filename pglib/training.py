@@ -172,6 +172,8 @@ class History:
     - ``episodes``: how many episodes finished during the update (for REINFORCE, the complete
       episodes it used).
     - ``steps_used``: the environment steps in the update's batch.
+    - ``carried_steps``: how many of those an earlier policy sampled (REINFORCE's episodes that
+      began before the previous update; always 0 for A2C, whose batches are fresh).
     - ``loss``: the policy surrogate loss −mean(log π · weight); minus its gradient is the
       policy-gradient estimate (descending it climbs J), its value is not a performance
       measure.
@@ -192,6 +194,7 @@ class History:
     recent_return: list[float] = field(default_factory=list)
     episodes: list[int] = field(default_factory=list)
     steps_used: list[int] = field(default_factory=list)
+    carried_steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
     entropy: list[float] = field(default_factory=list)
@@ -219,6 +222,7 @@ class History:
             "recent_return": clean(self.recent_return),
             "episodes": list(self.episodes),
             "steps_used": list(self.steps_used),
+            "carried_steps": list(self.carried_steps),
             "loss": list(self.loss),
             "grad_norm": list(self.grad_norm),
             "entropy": list(self.entropy),
@@ -437,6 +441,7 @@ class Recorder:
         new_steps: int,
         finished_returns: list[float],
         steps_used: int,
+        carried_steps: int,
         stats: tuple[float, float, float],
         callback: Callable[[History], bool | None] | None,
     ) -> bool:
@@ -454,6 +459,7 @@ class Recorder:
         history.recent_return.append(recent_mean)
         history.episodes.append(len(finished_returns))
         history.steps_used.append(steps_used)
+        history.carried_steps.append(carried_steps)
         loss, grad_norm, entropy = stats
         history.loss.append(loss)
         history.grad_norm.append(grad_norm)

@@ -9,7 +9,7 @@ import torch
 
 import pglib
 from pglib.rollouts import EpisodeCollector, RolloutCollector
-from tests.scripted import SCRIPTED, SCRIPTED_LIMIT, UNEVEN, constant_policy
+from tests.scripted import SCRIPTED, SCRIPTED_LIMIT, STAGGERED, UNEVEN, constant_policy
 
 
 def collect(env_id: str, n_envs: int, n_steps: int) -> pglib.Rollout:
@@ -78,6 +78,12 @@ def test_every_step_lands_in_exactly_one_batch() -> None:
     used = sum(b.n_steps for b in batches)
     running = sum(len(episode[2]) for episode in collector.running)
     assert taken == used + running  # the steps of unfinished episodes wait in the collector
+    # A batch's carried steps were taken by earlier calls: what the previous call left running.
+    assert batches[0].carried_steps == 0
+    left_running = [b.n_steps - b.env_steps for b in batches]  # running after − before
+    assert sum(b.carried_steps for b in batches) <= taken
+    assert all(b.carried_steps <= b.n_steps for b in batches)
+    assert sum(left_running) + running == 0  # net: everything left running is used later
     # Each environment uses its episodes k = 0, 1, 2, ... in order, with lengths 1 + k % 4, so
     # every episode number appears once per environment at most.
     episodes = []
@@ -96,7 +102,19 @@ def test_a_carried_over_episode_is_returned_whole() -> None:
     assert first.lengths == [3, 3] and first.env_steps == 6  # both end on the same step
     second = collector.collect(constant_policy(0), 2)
     assert second.lengths == [3, 3] and second.env_steps == 6
-    assert second.observations[:, 0].tolist() == [1, 1, 1, 1, 1, 1]  # episode 1 of each env
+    assert first.carried_steps == second.carried_steps == 0  # nothing was left running
+
+
+def test_carried_steps_count_what_an_earlier_call_sampled() -> None:
+    # Environment i's episode k lasts 1 + (k + i) % 4 steps: env 0 ends its first episode
+    # after 1 step, env 1 after 2.
+    collector = EpisodeCollector(pglib.make_vector_env(STAGGERED, 2), seed=0)
+    first = collector.collect(constant_policy(0), 1)
+    assert first.lengths == [1] and first.carried_steps == 0  # env 1 is 1 step into its own
+    second = collector.collect(constant_policy(0), 1)
+    # Env 1's 2-step episode ends now; its first step was taken by the first call.
+    assert second.lengths == [2] and second.carried_steps == 1
+    assert second.env_steps == 1  # env 0 spent the step on its autoreset
 
 
 def test_time_limits_are_flagged_truncated_in_episode_batches() -> None:

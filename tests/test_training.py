@@ -20,6 +20,7 @@ HISTORY_KEYS = {
     "recent_return",
     "episodes",
     "steps_used",
+    "carried_steps",
     "loss",
     "grad_norm",
     "entropy",
@@ -33,6 +34,7 @@ def test_a2c_counts_env_steps_without_autoreset_steps() -> None:
     assert history.env_steps == [6, 12, 18, 24]
     assert history.steps_used == [6, 6, 6, 6]
     assert history.episodes == [2, 2, 2, 2]
+    assert history.carried_steps == [0, 0, 0, 0]
     assert history.recent_return[0] > 0
     assert set(history.to_dict()) == HISTORY_KEYS
 
@@ -46,6 +48,7 @@ def test_reinforce_records_the_episodes_each_update_used() -> None:
     assert history.env_steps == [12, 24]
     assert history.steps_used == [12, 12]
     assert history.episodes == [4, 4]
+    assert history.carried_steps == [0, 0]  # every episode starts and ends within an update
     assert set(history.to_dict()) == HISTORY_KEYS
     assert history.config.to_dict()["algo"] == "reinforce"
     assert A2CConfig().to_dict()["algo"] == "a2c"
