@@ -65,7 +65,7 @@ class Rollout:
     - ``finished_returns``: the undiscounted returns of the episodes that ended in this rollout,
       in the order they ended.
 
-    Introduced in Chapter 8.
+    Introduced in Chapter 9.
     """
 
     observations: np.ndarray
@@ -119,7 +119,7 @@ class RolloutCollector:
     """Steps a vector environment with a policy, keeping unfinished episodes across rollouts.
 
     ``collect(policy, T)`` makes T vector steps with one batched, gradient-free policy call per
-    step, and masks Gymnasium's autoreset steps. Introduced in Chapter 8.
+    step, and masks Gymnasium's autoreset steps. Introduced in Chapter 9.
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int) -> None:

@@ -121,3 +121,30 @@ def test_bad_config_is_rejected() -> None:
         REINFORCEConfig(episodes_per_update=0)
     with pytest.raises(ValueError, match="batch must be an EpisodeBatch"):
         pglib.episode_returns(np.ones(3), 0.9)
+
+
+def test_the_baseline_is_computed_before_the_value_network_is_refitted() -> None:
+    """The first update's weights are G_t − V_init(s_t): a V_φ refitted on the same batch
+    would depend on the batch's own actions and stop being a baseline."""
+    seed = 3
+    config = REINFORCEConfig(
+        env_id=SCRIPTED,
+        num_envs=2,
+        episodes_per_update=2,
+        seed=seed,
+        gamma=1.0,
+        max_steps=6,
+        target_return=None,
+    )
+    history = pglib.train(config, progress=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = pglib.MLPCategoricalPolicy(2, 2, config.hidden_sizes)
+        value_net = pglib.mlp([2, *config.hidden_sizes, 1])  # built right after the policy
+        batch = EpisodeCollector(pglib.make_vector_env(SCRIPTED, 2), seed=seed).collect(policy, 2)
+    obs = torch.as_tensor(batch.observations)
+    with torch.no_grad():
+        weights = torch.as_tensor(pglib.episode_returns(batch, 1.0)).float()
+        weights -= value_net(obs).squeeze(-1)
+    loss = pglib.policy_gradient_loss(policy, obs, torch.as_tensor(batch.actions), weights)
+    assert math.isclose(history.loss[0], float(loss.detach()), rel_tol=1e-5)
