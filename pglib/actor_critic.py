@@ -8,7 +8,8 @@ Each update (Mnih et al., 2016; Sutton & Barto, 2018, §13.5):
    the critic V_φ. With λ = 1 that is the return over the rest of the rollout, bootstrapped
    with γ V_φ at the cut, minus V_φ(s_t): an n-step return with n = T − t, as in A2C. With
    λ < 1 it mixes shorter returns, each bootstrapped sooner.
-3. Takes one gradient step on :func:`pglib.policy_gradient_loss`, and refits the critic.
+3. Refits the critic on this batch, then takes one gradient step on
+   :func:`pglib.policy_gradient_loss` (the weights use V_φ from before the refit).
 
 The critic's target is the λ-return, advantage + V_φ(s_t): a target built from V_φ itself
 (a semi-gradient, bootstrapped target), not a Monte-Carlo return. That bootstrap, at every

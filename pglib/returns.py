@@ -155,8 +155,8 @@ def gae(
 
     δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t), with ``values[t]`` = V(s_t) and
     ``next_values[t]`` = V(s_{t+1}); then A_t = δ_t + γλ (1 − done_t) A_{t+1} with
-    done = terminated | truncated. λ = 1 with exact values gives reward-to-go minus values
-    (bootstrapped at truncations); λ = 0 gives the TD error δ_t. Flags as in
+    done = terminated | truncated. λ = 1 gives reward-to-go minus values, bootstrapped at
+    truncations, for any values (the sum telescopes); λ = 0 gives the TD error δ_t. Flags as in
     :func:`reward_to_go`. Introduced in Chapter 7
     (Schulman et al., 2016).
     """
