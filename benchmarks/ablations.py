@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 import pglib
 
@@ -268,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--trainers", nargs="+", choices=("a2c", "reinforce"), default=["a2c", "reinforce"]
     )
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # the greedy evaluations here; each training run sets its own
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     trainers = {
         "a2c": ("pglib A2C", getattr(pglib, "A2CConfig", pglib.REINFORCEConfig)),
