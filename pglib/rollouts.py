@@ -78,17 +78,8 @@ class Rollout:
     finished_returns: list[float]
 
     def __post_init__(self) -> None:
-        rewards = _checks.real_array("rewards", self.rewards, ndim=2, nonempty=True)
-        shape = tuple(rewards.shape)
-        for name in ("terminated", "truncated", "valid"):
-            _checks.bool_flags(name, getattr(self, name), shape)
-        _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
-        if np.shape(self.actions) != shape:
-            raise ValueError(f"actions must have shape {shape}, got {np.shape(self.actions)}")
-        for name in ("observations", "next_observations"):
-            obs = _checks.real_array(name, getattr(self, name))
-            if tuple(obs.shape[:2]) != shape:
-                raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+        _check_transitions(self, ndim=2)
+        _checks.bool_flags("valid", self.valid, tuple(self.rewards.shape))
         for value in self.finished_returns:
             _checks.real("every finished return", value)
 
@@ -96,6 +87,23 @@ class Rollout:
     def n_steps(self) -> int:
         """The number of environment steps, autoreset steps excluded."""
         return int(self.valid.sum())
+
+
+def _check_transitions(batch: Rollout | EpisodeBatch, ndim: int) -> tuple[int, ...]:
+    """Check the fields a :class:`Rollout` ([T, N]) and an :class:`EpisodeBatch` ([n]) share;
+    returns the shape of their rewards."""
+    rewards = _checks.real_array("rewards", batch.rewards, ndim=ndim, nonempty=True)
+    shape = tuple(rewards.shape)
+    for name in ("terminated", "truncated"):
+        _checks.bool_flags(name, getattr(batch, name), shape)
+    _checks.index_array("actions", batch.actions, high=np.iinfo(np.int64).max)
+    if np.shape(batch.actions) != shape:
+        raise ValueError(f"actions must have shape {shape}, got {np.shape(batch.actions)}")
+    for name in ("observations", "next_observations"):
+        obs = _checks.real_array(name, getattr(batch, name))
+        if tuple(obs.shape[:ndim]) != shape:
+            raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+    return shape
 
 
 def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
@@ -202,17 +210,7 @@ class EpisodeBatch:
     carried_steps: int
 
     def __post_init__(self) -> None:
-        rewards = _checks.real_array("rewards", self.rewards, ndim=1, nonempty=True)
-        shape = tuple(rewards.shape)
-        for name in ("terminated", "truncated"):
-            _checks.bool_flags(name, getattr(self, name), shape)
-        _checks.index_array("actions", self.actions, high=np.iinfo(np.int64).max)
-        if np.shape(self.actions) != shape:
-            raise ValueError(f"actions must have shape {shape}, got {np.shape(self.actions)}")
-        for name in ("observations", "next_observations"):
-            obs = _checks.real_array(name, getattr(self, name))
-            if tuple(obs.shape[:1]) != shape:
-                raise ValueError(f"{name} must have shape {shape} + obs_shape, got {obs.shape}")
+        shape = _check_transitions(self, ndim=1)
         for value in self.returns:
             _checks.real("every episode return", value)
         ends = np.flatnonzero(self.terminated | self.truncated) + 1
