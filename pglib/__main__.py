@@ -1,7 +1,9 @@
 """The command line: ``python -m pglib train --algo reinforce --seed 0 --out results.json``.
 
-``train`` runs REINFORCE (``--algo reinforce``, Chapter 8) or A2C (``--algo a2c``, Chapter 9)
-through :func:`pglib.train` for the whole ``--max-steps`` budget (or until
+``train`` runs REINFORCE (``--algo reinforce``, Chapter 8), A2C (``--algo a2c``, Chapter 9)
+or PPO (``--algo ppo``, Chapter 10; on Pendulum-v1 it starts from
+:data:`pglib.PPO_PENDULUM`) through :func:`pglib.train` for the whole ``--max-steps`` budget
+(or until
 the target with ``--stop-at-target``), shows a progress bar, prints a summary, and writes a
 JSON file with the configuration, when the target was first reached, the wall time, the mean
 return of 20 greedy evaluation episodes, and the per-update history. Introduced in Chapter 8.
@@ -26,6 +28,7 @@ from typing import Any
 
 from pglib.actor_critic import A2CConfig
 from pglib.checkpoints import atomic_write
+from pglib.ppo import PPO_PENDULUM, PPOConfig
 from pglib.reinforce import REINFORCEConfig
 from pglib.rollouts import evaluate
 from pglib.training import History, TrainerConfig, train
@@ -39,13 +42,24 @@ EXIT_INTERRUPTED = 130
 
 
 #: The trainers, by the name ``--algo`` gives them.
-CONFIGS: dict[str, type[TrainerConfig]] = {"reinforce": REINFORCEConfig, "a2c": A2CConfig}
-#: Options that only one trainer has: option -> (config field, trainer).
-ALGO_OPTIONS = {
-    "--episodes-per-update": ("episodes_per_update", "reinforce"),
-    "--batch-size": ("batch_size", "a2c"),
-    "--gae-lambda": ("gae_lambda", "a2c"),
+CONFIGS: dict[str, type[TrainerConfig]] = {
+    "reinforce": REINFORCEConfig,
+    "a2c": A2CConfig,
+    "ppo": PPOConfig,
 }
+#: Options that some trainers lack: option -> (config field, the trainers that have it).
+ALGO_OPTIONS = {
+    "--episodes-per-update": ("episodes_per_update", ("reinforce",)),
+    "--batch-size": ("batch_size", ("a2c", "ppo")),
+    "--gae-lambda": ("gae_lambda", ("a2c", "ppo")),
+    "--epochs": ("epochs", ("ppo",)),
+    "--minibatch-size": ("minibatch_size", ("ppo",)),
+    "--clip-eps": ("clip_eps", ("ppo",)),
+    "--target-kl": ("target_kl", ("ppo",)),
+    "--value-clip": ("value_clip", ("ppo",)),
+}
+#: Settings a trainer starts from on an environment, before the options given.
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {("ppo", "Pendulum-v1"): PPO_PENDULUM}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,9 +76,14 @@ def _parser() -> argparse.ArgumentParser:
         "--algo",
         choices=sorted(CONFIGS),
         default="reinforce",
-        help="reinforce: complete episodes (Chapter 8); a2c: actor-critic (Chapter 9)",
+        help="reinforce: complete episodes (Chapter 8); a2c: actor-critic (Chapter 9); "
+        "ppo: clipped surrogate (Chapter 10)",
     )
-    p.add_argument("--env", dest="env_id", help="Gymnasium id, Discrete actions (CartPole-v1)")
+    p.add_argument(
+        "--env",
+        dest="env_id",
+        help="Gymnasium id (CartPole-v1); a2c and ppo also take Box actions (Pendulum-v1)",
+    )
     p.add_argument("--seed", type=int, help="seeds the networks, sampling and envs (0)")
     p.add_argument("--lr", type=float, help="policy Adam step size (0.02)")
     p.add_argument(
@@ -78,8 +97,17 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help=f"reinforce only ({REINFORCEConfig.episodes_per_update})",
     )
-    p.add_argument("--batch-size", type=int, help=f"a2c only ({A2CConfig.batch_size})")
-    p.add_argument("--gae-lambda", type=float, help=f"a2c only ({A2CConfig.gae_lambda})")
+    p.add_argument("--batch-size", type=int, help=f"a2c and ppo ({A2CConfig.batch_size})")
+    p.add_argument(
+        "--gae-lambda",
+        type=float,
+        help=f"a2c ({A2CConfig.gae_lambda}) and ppo ({PPOConfig.gae_lambda})",
+    )
+    p.add_argument("--epochs", type=int, help=f"ppo only: passes per batch ({PPOConfig.epochs})")
+    p.add_argument("--minibatch-size", type=int, help=f"ppo only ({PPOConfig.minibatch_size})")
+    p.add_argument("--clip-eps", type=float, help=f"ppo only: ε ({PPOConfig.clip_eps})")
+    p.add_argument("--target-kl", type=float, help="ppo only: KL early stop (off)")
+    p.add_argument("--value-clip", type=float, help="ppo only: clip the critic's moves (off)")
     p.add_argument("--gamma", type=float, help="discount factor (0.99)")
     p.add_argument(
         "--no-baseline",
@@ -125,10 +153,13 @@ def _config(args: argparse.Namespace) -> TrainerConfig:
     """The trainer config of ``--algo``, from the options given (the rest keep its defaults)."""
     given = {k: v for k, v in vars(args).items() if k not in ("command", "algo", "out")}
     given.pop("no_progress", None)
-    for option, (name, algo) in ALGO_OPTIONS.items():
-        if name in given and algo != args.algo:
-            raise ValueError(f"{option} applies to --algo {algo} only, not to --algo {args.algo}")
-    return CONFIGS[args.algo](**given)
+    for option, (name, algos) in ALGO_OPTIONS.items():
+        if name in given and args.algo not in algos:
+            raise ValueError(
+                f"{option} applies to --algo {' and '.join(algos)} only, not to --algo {args.algo}"
+            )
+    env_id = given.get("env_id", CONFIGS[args.algo].env_id)
+    return CONFIGS[args.algo](**{**PRESETS.get((args.algo, env_id), {}), **given})
 
 
 class _Progress:

@@ -35,7 +35,7 @@ import torch
 
 from pglib import _checks
 from pglib.returns import gae, reward_to_go
-from pglib.rollouts import MAX_ENV_STEPS, Rollout, RolloutCollector
+from pglib.rollouts import MAX_ENV_STEPS, Rollout, RolloutCollector, make_policy
 from pglib.training import (
     History,
     Learner,
@@ -59,6 +59,7 @@ class A2CConfig(TrainerConfig):
     gae_lambda: float = 1.0  # λ of GAE; 1: returns to the end of the rollout, 0: TD errors
     bootstrap_cuts: bool = True  # bootstrap with V_φ at rollout cuts and time limits
     mask_autoreset: bool = True  # leave Gymnasium's autoreset steps out of the update
+    log_std_init: float = -0.5  # initial log σ of a Gaussian policy (Box action spaces only)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,15 +78,15 @@ class A2CConfig(TrainerConfig):
         self._set_float("gae_lambda", _checks.unit_interval("gae_lambda", self.gae_lambda))
         for name in ("bootstrap_cuts", "mask_autoreset"):
             _checks.boolean(name, getattr(self, name))
+        self._set_float("log_std_init", _checks.real("log_std_init", self.log_std_init))
 
     def _run(
         self,
         envs: gym.vector.VectorEnv,
-        n_actions: int,
         callback: Callable[[History], bool | None] | None,
         progress: bool,
     ) -> History:
-        return _train(self, envs, n_actions, callback, progress)
+        return _train(self, envs, callback, progress)
 
 
 def a2c_targets(
@@ -136,11 +137,11 @@ def a2c_targets(
 def _train(
     config: A2CConfig,
     envs: gym.vector.VectorEnv,
-    n_actions: int,
     callback: Callable[[History], bool | None] | None,
     progress: bool,
 ) -> History:
-    learner = Learner.build(config, envs.single_observation_space.shape[0], n_actions)
+    policy = make_policy(envs, config.env_id, config.hidden_sizes, config.log_std_init)
+    learner = Learner.build(config, policy)
     history = History(config=config, policy=learner.policy, value=learner.value_net)
     collector = RolloutCollector(envs, config.seed)
     recorder = Recorder(history, progress)

@@ -205,3 +205,14 @@ class DiagonalGaussianPolicy(nn.Module):
         """π_θ(· | o) for observations [..., obs_dim]: batch shape [...], event shape [act_dim]."""
         mu = self(obs)
         return Independent(Normal(mu, self.log_std.exp().expand_as(mu)), 1)
+
+    def sample(self, obs: Tensor | np.ndarray) -> Tensor:
+        """Actions a ~ π_θ(· | o) for observations [..., obs_dim] -> [..., act_dim].
+
+        The same law as ``distribution(obs).sample()``, drawn as μ_θ(o) + σ ⊙ ε with
+        ε ~ N(0, I), without building a distribution object (the rollout loop calls it once
+        per environment step). The actions are not bounded: a caller that acts in a bounded
+        space clips them there. Introduced in Chapter 10.
+        """
+        mu = self(obs)
+        return mu + self.log_std.exp() * torch.randn_like(mu)

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from pglib import _checks
+from pglib.policies import MLPCategoricalPolicy
 from pglib.returns import reward_to_go
-from pglib.rollouts import MAX_ENV_STEPS, EpisodeBatch, EpisodeCollector
+from pglib.rollouts import MAX_ENV_STEPS, EpisodeBatch, EpisodeCollector, check_discrete
 from pglib.training import (
     History,
     Learner,
@@ -58,7 +59,6 @@ class REINFORCEConfig(TrainerConfig):
 
     lr_schedule: str = "constant"
     normalize_advantages: bool = False
-    max_grad_norm: float | None = None
     episodes_per_update: int = 4  # complete episodes (at least) in each update's batch
 
     def __post_init__(self) -> None:
@@ -68,10 +68,10 @@ class REINFORCEConfig(TrainerConfig):
     def _run(
         self,
         envs: gym.vector.VectorEnv,
-        n_actions: int,
         callback: Callable[[History], bool | None] | None,
         progress: bool,
     ) -> History:
+        n_actions = check_discrete(envs, self.env_id)
         return _train(self, envs, n_actions, callback, progress)
 
 
@@ -105,7 +105,8 @@ def _train(
     callback: Callable[[History], bool | None] | None,
     progress: bool,
 ) -> History:
-    learner = Learner.build(config, envs.single_observation_space.shape[0], n_actions)
+    obs_dim = envs.single_observation_space.shape[0]
+    learner = Learner.build(config, MLPCategoricalPolicy(obs_dim, n_actions, config.hidden_sizes))
     history = History(config=config, policy=learner.policy, value=learner.value_net)
     collector = EpisodeCollector(envs, config.seed)
     recorder = Recorder(history, progress)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from pglib import _checks
-from pglib.policies import MLPCategoricalPolicy
+from pglib.policies import DiagonalGaussianPolicy, MLPCategoricalPolicy
 
 __all__ = [
     "Rollout",
@@ -34,8 +34,13 @@ __all__ = [
     "EpisodeBatch",
     "EpisodeCollector",
     "make_vector_env",
+    "make_policy",
     "evaluate",
 ]
+
+#: A policy that can act in a vector environment: categorical for Discrete actions, diagonal
+#: Gaussian for Box actions.
+Policy = MLPCategoricalPolicy | DiagonalGaussianPolicy
 
 #: Size guards: more environments side by side, or more steps, than any run here needs.
 MAX_ENVS = 1_024
@@ -57,7 +62,9 @@ class Rollout:
     """T vector steps of N environments, time axis first.
 
     - ``observations`` [T, N, obs_dim]: o_t, the observation each action was chosen on.
-    - ``actions`` [T, N], ``rewards`` [T, N] (float64).
+    - ``actions`` [T, N] integers for a Discrete action space, or [T, N, act_dim] floats for a
+      Box one: the actions the policy sampled, before any clipping to the space's bounds.
+    - ``rewards`` [T, N] (float64).
     - ``terminated``, ``truncated`` [T, N]: the episode ended after step t.
     - ``next_observations`` [T, N, obs_dim]: o_{t+1}; at a truncated step it is the real last
       observation (Gymnasium's NEXT_STEP autoreset returns it there, and resets one step later).
@@ -96,9 +103,17 @@ def _check_transitions(batch: Rollout | EpisodeBatch, ndim: int) -> tuple[int, .
     shape = tuple(rewards.shape)
     for name in ("terminated", "truncated"):
         _checks.bool_flags(name, getattr(batch, name), shape)
-    _checks.index_array("actions", batch.actions, high=np.iinfo(np.int64).max)
-    if np.shape(batch.actions) != shape:
-        raise ValueError(f"actions must have shape {shape}, got {np.shape(batch.actions)}")
+    if np.ndim(batch.actions) == ndim + 1:  # continuous actions [..., act_dim]
+        _checks.real_array("actions", batch.actions)
+        action_shape = tuple(np.shape(batch.actions)[:ndim])
+    else:
+        _checks.index_array("actions", batch.actions, high=np.iinfo(np.int64).max)
+        action_shape = tuple(np.shape(batch.actions))
+    if action_shape != shape:
+        raise ValueError(
+            f"actions must have shape {shape} (discrete) or {shape} + (act_dim,) (continuous), "
+            f"got {np.shape(batch.actions)}"
+        )
     for name in ("observations", "next_observations"):
         obs = _checks.real_array(name, getattr(batch, name))
         if tuple(obs.shape[:ndim]) != shape:
@@ -127,7 +142,9 @@ class RolloutCollector:
     """Steps a vector environment with a policy, keeping unfinished episodes across rollouts.
 
     ``collect(policy, T)`` makes T vector steps with one batched, gradient-free policy call per
-    step, and masks Gymnasium's autoreset steps. Introduced in Chapter 9.
+    step, and masks Gymnasium's autoreset steps. In a Box action space the sampled action is
+    clipped to the bounds before the environment sees it, and the rollout keeps the sampled
+    action, so that its log-probability is the one the policy gave it. Introduced in Chapter 9.
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int) -> None:
@@ -139,7 +156,7 @@ class RolloutCollector:
         self.after_end = np.zeros(envs.num_envs, dtype=bool)  # the next step is an autoreset
         self.episode_return = np.zeros(envs.num_envs)
 
-    def collect(self, policy: MLPCategoricalPolicy, n_steps: int) -> Rollout:
+    def collect(self, policy: Policy, n_steps: int) -> Rollout:
         """T = ``n_steps`` vector steps; returns them as a :class:`Rollout`."""
         check_policy_fits(policy, self.envs)
         n_steps = _checks.positive_int("n_steps", n_steps, limit=MAX_ENV_STEPS // MAX_ENVS)
@@ -147,7 +164,11 @@ class RolloutCollector:
         obs_shape = self.obs.shape[1:]
         observations = np.empty((n_steps, n_envs, *obs_shape), dtype=np.float32)
         next_observations = np.empty_like(observations)
-        actions = np.empty((n_steps, n_envs), dtype=np.int64)
+        space = self.envs.single_action_space
+        if isinstance(space, gym.spaces.Box):
+            actions = np.empty((n_steps, n_envs, *space.shape), dtype=np.float32)
+        else:
+            actions = np.empty((n_steps, n_envs), dtype=np.int64)
         rewards = np.empty((n_steps, n_envs))
         terminated = np.empty((n_steps, n_envs), dtype=bool)
         truncated = np.empty((n_steps, n_envs), dtype=bool)
@@ -158,7 +179,7 @@ class RolloutCollector:
             with torch.inference_mode():  # one batched call for all N environments
                 action = policy.sample(torch.from_numpy(observations[t]))
             actions[t] = action.cpu().numpy()
-            self.obs, reward, term, trunc, _ = self.envs.step(actions[t])
+            self.obs, reward, term, trunc, _ = self.envs.step(_in_bounds(actions[t], space))
             next_observations[t] = self.obs
             valid[t] = ~self.after_end  # an autoreset step: the action was ignored
             rewards[t] = np.where(valid[t], reward, 0.0)
@@ -260,6 +281,9 @@ class EpisodeCollector:
 
     def collect(self, policy: MLPCategoricalPolicy, min_episodes: int) -> EpisodeBatch:
         """Step until ``min_episodes`` episodes are complete; returns them all."""
+        _checks.instance(
+            "policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy (discrete actions)"
+        )
         check_policy_fits(policy, self.envs)
         min_episodes = _checks.positive_int("min_episodes", min_episodes, limit=MAX_ENV_STEPS)
         done: list[tuple[list, list, list, list, bool]] = []
@@ -307,6 +331,14 @@ class EpisodeCollector:
         )
 
 
+def _in_bounds(actions: np.ndarray, space: gym.Space) -> np.ndarray:
+    """The actions an environment receives: clipped to a Box space's bounds (a Gaussian policy
+    samples on the whole real line), unchanged for a Discrete space."""
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(actions, space.low, space.high)
+    return actions
+
+
 def _check_next_step_autoreset(envs: gym.vector.VectorEnv) -> None:
     mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     if mode != gym.vector.AutoresetMode.NEXT_STEP:
@@ -316,34 +348,81 @@ def _check_next_step_autoreset(envs: gym.vector.VectorEnv) -> None:
 
 
 def check_policy_fits(policy: object, envs: gym.vector.VectorEnv) -> None:
-    """``policy`` is an MLP categorical policy for the observations and actions of ``envs``."""
-    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    """``policy`` fits the observations and actions of ``envs``: an MLP categorical policy
+    for a Discrete action space, a diagonal Gaussian one for a Box."""
+    _checks.instance(
+        "policy",
+        policy,
+        (MLPCategoricalPolicy, DiagonalGaussianPolicy),
+        "an MLPCategoricalPolicy or a DiagonalGaussianPolicy",
+    )
     obs_shape = envs.single_observation_space.shape
-    n_actions = getattr(envs.single_action_space, "n", None)
-    if obs_shape != (policy.obs_dim,) or n_actions != policy.n_actions:
-        raise ValueError(
-            f"the policy (obs_dim={policy.obs_dim}, n_actions={policy.n_actions}) does not fit "
-            f"the environment (observations {obs_shape}, actions {envs.single_action_space})"
-        )
-
-
-def check_discrete(envs: gym.vector.VectorEnv, env_id: str) -> int:
     space = envs.single_action_space
-    if not isinstance(space, gym.spaces.Discrete):
+    if isinstance(policy, MLPCategoricalPolicy):
+        fits = isinstance(space, gym.spaces.Discrete) and int(space.n) == policy.n_actions
+        described = f"n_actions={policy.n_actions}"
+    else:
+        fits = isinstance(space, gym.spaces.Box) and space.shape == (policy.act_dim,)
+        described = f"act_dim={policy.act_dim}"
+    if obs_shape != (policy.obs_dim,) or not fits:
         raise ValueError(
-            "the trainers here use a categorical policy, so the environment needs a Discrete "
-            f"action space; {env_id} has {space}"
+            f"the policy ({type(policy).__name__}, obs_dim={policy.obs_dim}, {described}) does "
+            f"not fit the environment (observations {obs_shape}, actions {space})"
         )
+
+
+def check_flat_observations(envs: gym.vector.VectorEnv, env_id: str) -> int:
+    """The observation size of ``envs``, whose observations must be a flat Box [obs_dim]."""
     obs_space = envs.single_observation_space
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise ValueError(
             f"the environment needs flat Box observations [obs_dim]; {env_id} has {obs_space}"
         )
+    return int(obs_space.shape[0])
+
+
+def make_policy(
+    envs: gym.vector.VectorEnv,
+    env_id: str,
+    hidden_sizes: tuple[int, ...],
+    log_std_init: float,
+) -> Policy:
+    """A fresh policy for ``envs``: an :class:`MLPCategoricalPolicy` for a Discrete action
+    space, a :class:`DiagonalGaussianPolicy` with log σ = ``log_std_init`` for a flat Box
+    one. Introduced in Chapter 10.
+    """
+    _checks.instance("envs", envs, gym.vector.VectorEnv, "a gymnasium VectorEnv")
+    log_std_init = _checks.real("log_std_init", log_std_init)
+    obs_dim = check_flat_observations(envs, env_id)
+    space = envs.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return MLPCategoricalPolicy(obs_dim, int(space.n), hidden_sizes)
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+            raise ValueError(
+                f"{env_id}'s actions are unbounded ({space}); the trainers clip a Gaussian's "
+                "samples to finite bounds"
+            )
+        return DiagonalGaussianPolicy(obs_dim, space.shape[0], hidden_sizes, log_std_init)
+    raise ValueError(
+        f"the trainers need a Discrete or a flat Box action space; {env_id} has {space}"
+    )
+
+
+def check_discrete(envs: gym.vector.VectorEnv, env_id: str) -> int:
+    """The number of actions of ``envs``, whose action space must be Discrete."""
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(
+            "REINFORCE here uses a categorical policy, so the environment needs a Discrete "
+            f"action space; {env_id} has {space} (A2C and PPO also train Gaussian policies)"
+        )
+    check_flat_observations(envs, env_id)
     return int(space.n)
 
 
 def evaluate(
-    policy: MLPCategoricalPolicy,
+    policy: Policy,
     env_id: str,
     n_episodes: int,
     seed: int,
@@ -352,16 +431,22 @@ def evaluate(
     """The undiscounted returns of ``n_episodes`` episodes, [n_episodes].
 
     Runs the episodes side by side, environment i reset with seed ``seed + i``. ``greedy``
-    takes the most probable action, a = argmax π(·|o); otherwise actions are sampled (from
-    the global torch RNG). Introduced in Chapter 8.
+    takes the most probable action (argmax π(·|o), or a Gaussian's mean μ_θ(o)); otherwise
+    actions are sampled (from the global torch RNG). Continuous actions are clipped to the
+    action space's bounds, as in training. Introduced in Chapter 8.
     """
-    _checks.instance("policy", policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+    _checks.instance(
+        "policy",
+        policy,
+        (MLPCategoricalPolicy, DiagonalGaussianPolicy),
+        "an MLPCategoricalPolicy or a DiagonalGaussianPolicy",
+    )
     n_episodes = _checks.positive_int("n_episodes", n_episodes, limit=MAX_ENVS)
     seed = _checks.integer("seed", seed, low=0)
     _checks.boolean("greedy", greedy)
     envs = make_vector_env(env_id, n_episodes)
     try:
-        check_discrete(envs, env_id)
+        check_flat_observations(envs, env_id)
         check_policy_fits(policy, envs)
         device = next(policy.parameters()).device
         obs, _ = envs.reset(seed=seed)
@@ -371,7 +456,8 @@ def evaluate(
             with torch.inference_mode():
                 dist = policy.distribution(torch.as_tensor(obs, device=device))
                 action = dist.mode if greedy else dist.sample()
-            obs, reward, terminated, truncated, _ = envs.step(action.cpu().numpy())
+            action = _in_bounds(action.cpu().numpy(), envs.single_action_space)
+            obs, reward, terminated, truncated, _ = envs.step(action)
             returns += np.where(running, reward, 0.0)
             running &= ~(terminated | truncated)
         return returns

@@ -29,8 +29,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pglib import _checks
-from pglib.policies import MAX_LAYER_WIDTH, MLPCategoricalPolicy, TabularSoftmaxPolicy, mlp
-from pglib.rollouts import MAX_ENV_STEPS, MAX_ENVS, check_discrete, check_env_id, make_vector_env
+from pglib.policies import (
+    MAX_LAYER_WIDTH,
+    DiagonalGaussianPolicy,
+    MLPCategoricalPolicy,
+    TabularSoftmaxPolicy,
+    mlp,
+)
+from pglib.rollouts import MAX_ENV_STEPS, MAX_ENVS, Policy, check_env_id, make_vector_env
 
 __all__ = [
     "TrainerConfig",
@@ -68,7 +74,7 @@ class TrainerConfig:
     value_epochs: int = 10  # full-batch value-regression steps per update
     normalize_advantages: bool = True  # rescale the weights to mean 0, std 1 in each batch
     entropy_coef: float = 0.0  # weight of the entropy bonus added to the objective
-    max_grad_norm: float | None = 1.0  # clip the policy gradient's norm to this (None: off)
+    max_grad_norm: float | None = None  # clip the policy gradient's norm to this (None: off)
     max_steps: int = 150_000  # the budget in environment steps (autoreset steps not counted)
     target_return: float | None = 475.0  # "reached" when the last-20-episode mean is ≥ this
     stop_at_target: bool = False  # stop as soon as the target is reached
@@ -126,7 +132,6 @@ class TrainerConfig:
     def _run(
         self,
         envs: gym.vector.VectorEnv,
-        n_actions: int,
         callback: Callable[[History], bool | None] | None,
         progress: bool,
     ) -> History:
@@ -186,7 +191,7 @@ class History:
     """
 
     config: TrainerConfig
-    policy: MLPCategoricalPolicy
+    policy: Policy
     value: nn.Module | None
     env_steps: list[int] = field(default_factory=list)
     wall_seconds: list[float] = field(default_factory=list)
@@ -205,7 +210,12 @@ class History:
         _checks.instance(
             "config", self.config, TrainerConfig, "a trainer config (REINFORCEConfig, A2CConfig)"
         )
-        _checks.instance("policy", self.policy, MLPCategoricalPolicy, "an MLPCategoricalPolicy")
+        _checks.instance(
+            "policy",
+            self.policy,
+            (MLPCategoricalPolicy, DiagonalGaussianPolicy),
+            "an MLPCategoricalPolicy or a DiagonalGaussianPolicy",
+        )
         if self.value is not None:
             _checks.instance("value", self.value, nn.Module, "a torch.nn.Module or None")
 
@@ -252,13 +262,12 @@ def train(
     _checks.boolean("progress", progress)
     envs = make_vector_env(config.env_id, config.num_envs)
     try:
-        n_actions = check_discrete(envs, config.env_id)
         threads = torch.get_num_threads()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             torch.set_num_threads(1)  # small networks: one thread is fastest
             try:
-                return config._run(envs, n_actions, callback, progress)
+                return config._run(envs, callback, progress)
             finally:
                 torch.set_num_threads(threads)
     finally:
@@ -310,7 +319,7 @@ def train_many(
 
 
 def policy_gradient_loss(
-    policy: MLPCategoricalPolicy | TabularSoftmaxPolicy,
+    policy: MLPCategoricalPolicy | DiagonalGaussianPolicy | TabularSoftmaxPolicy,
     observations: Tensor,
     actions: Tensor,
     weights: Tensor,
@@ -320,21 +329,30 @@ def policy_gradient_loss(
     Minus its gradient is the policy-gradient estimate with weights w_t (reward-to-go, an
     advantage estimate, ...), so a descent step on it is an ascent step on J; the weights must
     carry no gradient, and the loss's value is not a performance measure.
-    ``observations`` are [n, obs_dim] floats for an :class:`MLPCategoricalPolicy`, or [n]
-    integer states for a :class:`TabularSoftmaxPolicy`; ``actions`` and ``weights`` are [n].
-    Both trainers call it. Introduced in Chapter 8.
+    ``observations`` are [n, obs_dim] floats for an MLP policy, or [n] integer states for a
+    :class:`TabularSoftmaxPolicy`; ``weights`` are [n]; ``actions`` are [n] integers, or
+    [n, act_dim] floats for a :class:`DiagonalGaussianPolicy`. REINFORCE and A2C call it.
+    Introduced in Chapter 8.
     """
     _checks.instance(
         "policy",
         policy,
-        (MLPCategoricalPolicy, TabularSoftmaxPolicy),
-        "an MLPCategoricalPolicy or a TabularSoftmaxPolicy",
+        (MLPCategoricalPolicy, DiagonalGaussianPolicy, TabularSoftmaxPolicy),
+        "an MLPCategoricalPolicy, a DiagonalGaussianPolicy or a TabularSoftmaxPolicy",
     )
     weights = _checks.real_array("weights", weights, ndim=1, nonempty=True)
     n = weights.shape[0]
-    _checks.index_array("actions", actions, high=policy.n_actions)
-    if tuple(np.shape(actions)) != (n,):
-        raise ValueError(f"actions must have shape ({n},) like weights, got {np.shape(actions)}")
+    if isinstance(policy, DiagonalGaussianPolicy):
+        _checks.real_array("actions", actions)
+        expected = (n, policy.act_dim)
+    else:
+        _checks.index_array("actions", actions, high=policy.n_actions)
+        expected = (n,)
+    if tuple(np.shape(actions)) != expected:
+        raise ValueError(
+            f"actions must have shape {expected} for this policy, like weights' {n} rows, "
+            f"got {np.shape(actions)}"
+        )
     if not isinstance(observations, (torch.Tensor, np.ndarray)) or np.shape(observations)[:1] != (
         n,
     ):
@@ -348,7 +366,7 @@ def policy_gradient_loss(
             ".detach()): the loss would differentiate through them"
         )
     dist = policy.distribution(observations)
-    log_prob = dist.log_prob(torch.as_tensor(actions, device=dist.logits.device))
+    log_prob = dist.log_prob(torch.as_tensor(actions, device=next(policy.parameters()).device))
     weights = torch.as_tensor(weights, dtype=log_prob.dtype, device=log_prob.device)
     return -(log_prob * weights).mean()
 
@@ -360,15 +378,17 @@ def policy_gradient_loss(
 class Learner:
     """The networks and optimisers of one run: the policy, and V_φ when there is a baseline."""
 
-    policy: MLPCategoricalPolicy
+    policy: Policy
     value_net: nn.Module | None
     policy_optimizer: torch.optim.Optimizer
     value_optimizer: torch.optim.Optimizer | None
 
     @classmethod
-    def build(cls, config: TrainerConfig, obs_dim: int, n_actions: int) -> Learner:
+    def build(cls, config: TrainerConfig, policy: Policy) -> Learner:
+        """Optimisers for ``policy`` (built by the trainer), and V_φ when there is a baseline."""
         device = torch.device(config.device)
-        policy = MLPCategoricalPolicy(obs_dim, n_actions, config.hidden_sizes).to(device)
+        policy = policy.to(device)
+        obs_dim = policy.obs_dim
         value_net = value_optimizer = None
         if config.value_baseline:
             value_net = mlp([obs_dim, *config.hidden_sizes, 1]).to(device)
@@ -403,12 +423,14 @@ class Learner:
             self.value_optimizer.step()
 
     def step_policy(
-        self, config: TrainerConfig, obs: Tensor, loss: Tensor
+        self, config: TrainerConfig, obs: Tensor, loss: Tensor, entropy: Tensor | None = None
     ) -> tuple[float, float, float]:
         """One Adam step on ``loss`` − entropy_coef · mean entropy, with the gradient's norm
         clipped to ``max_grad_norm``; returns the loss, the norm before clipping and the
-        mean entropy."""
-        entropy = self.policy.distribution(obs).entropy().mean()
+        mean entropy. ``entropy`` is the mean entropy of π(·|obs) when the caller has the
+        distribution already (it is computed from ``obs`` otherwise)."""
+        if entropy is None:
+            entropy = self.policy.distribution(obs).entropy().mean()
         self.policy_optimizer.zero_grad()
         (loss - config.entropy_coef * entropy).backward()
         max_norm = config.max_grad_norm if config.max_grad_norm is not None else math.inf

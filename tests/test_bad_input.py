@@ -347,6 +347,10 @@ ROWS: dict[str, tuple[Case, ...]] = {
             "observations must hold real numbers",
         ),
     ),
+    "DiagonalGaussianPolicy.sample": (
+        (lambda: GAUSSIAN.sample(torch.full((3, 4), INF)), "observations must contain only finite"),
+        (lambda: GAUSSIAN.sample(torch.zeros(3, 2)), "observations must have shape [obs_dim]"),
+    ),
     "DiagonalGaussianPolicy": (
         (lambda: pglib.DiagonalGaussianPolicy(4, 0), "act_dim must be a positive integer, got 0"),
         (
@@ -504,7 +508,7 @@ ROWS: dict[str, tuple[Case, ...]] = {
                 torch.zeros(2, dtype=torch.long),
                 torch.ones(2),
             ),
-            "policy must be an MLPCategoricalPolicy or a TabularSoftmaxPolicy",
+            "policy must be an MLPCategoricalPolicy, a DiagonalGaussianPolicy or a Tabular",
         ),
         (
             lambda: pglib.policy_gradient_loss(
@@ -519,7 +523,7 @@ ROWS: dict[str, tuple[Case, ...]] = {
             lambda: pglib.policy_gradient_loss(
                 POLICY, torch.zeros(2, 4), torch.zeros(3, dtype=torch.long), torch.ones(2)
             ),
-            "actions must have shape (2,) like weights",
+            "actions must have shape (2,) for this policy",
         ),
         (
             lambda: pglib.policy_gradient_loss(
@@ -545,6 +549,8 @@ ROWS: dict[str, tuple[Case, ...]] = {
     ),
     "History": ((lambda: pglib.History({}, POLICY, None), "config must be a trainer config"),),
     "History.to_dict": NO_ARGUMENTS,
+    "PPOHistory": ((lambda: pglib.PPOHistory(pglib.PPOConfig(), 3, None), "policy must be an"),),
+    "PPOHistory.to_dict": NO_ARGUMENTS,
     "Rollout": (
         (
             lambda: pglib.Rollout(**_rollout_fields(rewards=np.full((3, 2), NAN))),
@@ -583,7 +589,7 @@ ROWS: dict[str, tuple[Case, ...]] = {
             lambda: EpisodeCollector(pglib.make_vector_env("CartPole-v1", 1), 0).collect(
                 pglib.MLPCategoricalPolicy(3, 2), 2
             ),
-            "the policy (obs_dim=3, n_actions=2) does not",
+            "the policy (MLPCategoricalPolicy, obs_dim=3, n_actions=2) does not",
         ),
     ),
     "RolloutCollector": (
@@ -602,7 +608,7 @@ ROWS: dict[str, tuple[Case, ...]] = {
             lambda: RolloutCollector(pglib.make_vector_env("CartPole-v1", 1), 0).collect(
                 pglib.MLPCategoricalPolicy(3, 2), 2
             ),
-            "the policy (obs_dim=3, n_actions=2) does not",
+            "the policy (MLPCategoricalPolicy, obs_dim=3, n_actions=2) does not",
         ),
     ),
     "make_vector_env": (
@@ -650,6 +656,43 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (
             lambda: pglib.clipped_surrogate(np.zeros(2), np.zeros(2), np.ones(2), 0.2),
             "logp must be a floating-point torch tensor",
+        ),
+    ),
+    "minibatches": (
+        (lambda: pglib.minibatches(0, 4), "n must be a positive integer"),
+        (lambda: pglib.minibatches(8, 2.5), "size must be a positive integer"),
+        (lambda: pglib.minibatches(8, 2, generator=0), "generator must be a torch.Generator"),
+    ),
+    "orthogonal_init": (
+        (lambda: pglib.orthogonal_init(torch.nn.Linear(2, 2), 1.0), "network must be a torch.nn"),
+        (lambda: pglib.orthogonal_init(pglib.mlp([2, 2]), NAN), "output_gain must be a finite"),
+        (
+            lambda: pglib.orthogonal_init(torch.nn.Sequential(torch.nn.Tanh()), 1.0),
+            "network must contain at least one torch.nn.Linear",
+        ),
+    ),
+    "PPOConfig": (
+        (lambda: pglib.PPOConfig(epochs=0), "epochs must be a positive integer"),
+        (lambda: pglib.PPOConfig(minibatch_size=512), "minibatch_size must be at most batch_size"),
+        (lambda: pglib.PPOConfig(clip_eps=0.0), "clip_eps must be a real number in (0, 10]"),
+        (lambda: pglib.PPOConfig(clip_schedule="cosine"), "clip_schedule must be one of"),
+        (lambda: pglib.PPOConfig(target_kl=NAN), "target_kl must be a finite"),
+        (lambda: pglib.PPOConfig(value_clip=-1.0), "value_clip must be a positive real"),
+        (lambda: pglib.PPOConfig(orthogonal_init="yes"), "orthogonal_init must be True or False"),
+        (lambda: pglib.PPOConfig(log_std_init=INF), "log_std_init must be a finite"),
+    ),
+    "make_policy": (
+        (
+            lambda: pglib.make_policy(
+                pglib.make_vector_env("CartPole-v1", 1), "CartPole-v1", (4,), NAN
+            ),
+            "log_std_init must be a finite",
+        ),
+        (
+            lambda: pglib.make_policy(
+                pglib.make_vector_env("CartPole-v1", 1), "CartPole-v1", (0,), 0.0
+            ),
+            "every layer width must be a positive integer",
         ),
     ),
     "value_loss": (

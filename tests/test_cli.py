@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import pglib
 from pglib.__main__ import EVAL_EPISODES, main
 
 PGLIB_TRAIN = [sys.executable, "-m", "pglib", "train"]
 
 
-@pytest.mark.parametrize("algo", ["reinforce", "a2c"])
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "ppo"])
 def test_train_writes_the_json_report(tmp_path, capsys, algo: str) -> None:
     out = tmp_path / "results.json"
     argv = ["train", "--algo", algo, "--seed", "1", "--max-steps", "2000", "--target-return", "20"]
@@ -49,6 +50,19 @@ def test_train_writes_the_json_report(tmp_path, capsys, algo: str) -> None:
     assert f"greedy evaluation over {EVAL_EPISODES} episodes" in capsys.readouterr().out
 
 
+def test_ppo_on_pendulum_starts_from_its_preset(tmp_path) -> None:
+    out = tmp_path / "p.json"
+    argv = ["train", "--algo", "ppo", "--env", "Pendulum-v1", "--max-steps", "1024"]
+    assert main([*argv, "--epochs", "2", "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    expected = {**pglib.PPO_PENDULUM, "epochs": 2}  # the preset, then the options given
+    assert {k: report["config"][k] for k in expected} == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in expected.items()
+    }
+    assert {"approx_kl", "clip_fraction", "explained_variance"} <= set(report["history"])
+    assert -2000 < report["final_eval_return"] < 0
+
+
 def test_stop_at_target_stops_early_and_a_missed_target_is_null(tmp_path) -> None:
     out = tmp_path / "r.json"
     argv = ["train", "--max-steps", "20000", "--no-progress", "--out", str(out)]
@@ -66,16 +80,19 @@ def test_stop_at_target_stops_early_and_a_missed_target_is_null(tmp_path) -> Non
         (["--env", "NoSuchEnv-v0"], "env_id must be a registered Gymnasium environment id"),
         (["--lr", "-0.1"], "lr must be a positive real number, got -0.1"),
         (["--env", "Pendulum-v1"], "needs a Discrete action space; Pendulum-v1 has Box"),
+        (["--algo", "ppo", "--env", "CarRacing-v3"], "CarRacing-v3 needs a package"),
         (["--out", "/no/such/dir/r.json"], "--out must be in an existing directory"),
         (
             ["--batch-size", "64"],
-            "--batch-size applies to --algo a2c only, not to --algo reinforce",
+            "--batch-size applies to --algo a2c and ppo only, not to --algo reinforce",
         ),
         (
             ["--algo", "a2c", "--episodes-per-update", "4"],
             "--episodes-per-update applies to --algo reinforce only, not to --algo a2c",
         ),
         (["--algo", "a2c", "--gae-lambda", "2"], "gae_lambda must be a real number in [0, 1]"),
+        (["--algo", "a2c", "--epochs", "4"], "--epochs applies to --algo ppo only"),
+        (["--algo", "ppo", "--clip-eps", "0"], "clip_eps must be a real number in (0, 10]"),
         (["--episodes-per-update", "0"], "episodes_per_update must be a positive integer"),
     ],
 )
