@@ -74,6 +74,7 @@ class EpisodeLog:
     steps: list[int] = field(default_factory=list)  # env steps of the run at that moment
     means: list[float] = field(default_factory=list)
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    target: float = TARGET  # the last-20 mean that counts as "reached"
 
     def add(self, env_steps: int, episode_return: float) -> bool:
         """Record one finished episode; True when the last-20 mean is now >= the target."""
@@ -81,7 +82,7 @@ class EpisodeLog:
         mean = float(np.mean(self.recent))
         self.steps.append(int(env_steps))
         self.means.append(mean)
-        return len(self.recent) == WINDOW and mean >= TARGET
+        return len(self.recent) == WINDOW and mean >= self.target
 
     def low(self, first: float, last: float) -> float:
         """The lowest recorded mean at env steps in [first, last] (nan if none)."""
@@ -131,19 +132,25 @@ def score(
     )
 
 
-def greedy_eval(act: Callable[[np.ndarray], np.ndarray], seed: int) -> float:
+def greedy_eval(act: Callable[[np.ndarray], np.ndarray], seed: int, env_id: str = ENV_ID) -> float:
     """Mean return of 20 greedy episodes, env i reset with seed 1,000,000 + seed + i.
 
-    ``act`` maps a batch of observations [20, 4] to greedy actions [20]. The same episodes
-    as ``pglib.evaluate(policy, ENV_ID, 20, 1_000_000 + seed)``, for any method.
+    ``act`` maps a batch of observations [20, obs_dim] to greedy actions ([20] for CartPole,
+    [20, act_dim] for a Box action space, clipped here to its bounds as ``pglib.evaluate``
+    does). The same episodes as ``pglib.evaluate(policy, env_id, 20, 1_000_000 + seed)``,
+    for any method.
     """
-    envs = pglib.make_vector_env(ENV_ID, EVAL_EPISODES)
+    envs = pglib.make_vector_env(env_id, EVAL_EPISODES)
+    space = envs.single_action_space
     try:
         obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
         returns = np.zeros(EVAL_EPISODES)
         running = np.ones(EVAL_EPISODES, dtype=bool)
         while running.any():
-            obs, reward, terminated, truncated, _ = envs.step(act(obs))
+            action = act(obs)
+            if isinstance(space, gym.spaces.Box):
+                action = np.clip(action, space.low, space.high)
+            obs, reward, terminated, truncated, _ = envs.step(action)
             returns += np.where(running, reward, 0.0)
             running &= ~(terminated | truncated)
         return float(returns.mean())
@@ -216,8 +223,12 @@ def pglib_config(method: str, seed: int, budget: int):
 
 
 def run_pglib(method: str, seed: int, budget: int) -> Run:
-    config = pglib_config(method, seed, budget)
-    log = EpisodeLog()
+    return train_pglib(pglib_config(method, seed, budget), budget)
+
+
+def train_pglib(config, budget: int) -> Run:
+    """Train ``config`` with ``pglib.train`` and score it; the target is its target_return."""
+    log = EpisodeLog(target=config.target_return)
     with pglib_episode_log(log):
         history = pglib.train(config, progress=False)  # sets one torch thread itself
     if log.steps and log.steps[-1] > history.env_steps[-1]:
@@ -225,10 +236,21 @@ def run_pglib(method: str, seed: int, budget: int) -> Run:
     reached = None
     if history.steps_to_target is not None:
         reached = (history.steps_to_target, history.seconds_to_target)
-    policy = history.policy
     with one_thread():
-        final = greedy_eval(lambda o: policy.distribution(torch.as_tensor(o)).mode.numpy(), seed)
-    return score(seed, log, reached, history.env_steps[-1], history.wall_seconds[-1], final, budget)
+        final = greedy_eval(pglib_greedy(history.policy), config.seed, config.env_id)
+    return score(
+        config.seed, log, reached, history.env_steps[-1], history.wall_seconds[-1], final, budget
+    )
+
+
+def pglib_greedy(policy) -> Callable[[np.ndarray], np.ndarray]:
+    """A pglib policy's greedy actions: the categorical's argmax, or the Gaussian's mean."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return policy.distribution(torch.as_tensor(obs)).mode.numpy()
+
+    return act
 
 
 # --- Stable-Baselines3 -------------------------------------------------------------------
@@ -295,16 +317,23 @@ def sb3_callback(log: EpisodeLog, clock: dict):
 
 
 def run_sb3(method: str, seed: int, budget: int) -> Run:
-    log, clock = EpisodeLog(), {}
+    return train_sb3(lambda: sb3_model(method, seed), seed, budget)
+
+
+def train_sb3(
+    make_model: Callable, seed: int, budget: int, env_id: str = ENV_ID, target: float = TARGET
+) -> Run:
+    """Build a Stable-Baselines3 model with ``make_model()``, train it and score it."""
+    log, clock = EpisodeLog(target=target), {}
     with one_thread():
-        model = sb3_model(method, seed)
+        model = make_model()
         model.learn(total_timesteps=budget, callback=sb3_callback(log, clock))
         net = model.policy
 
         def act(obs: np.ndarray) -> np.ndarray:
             return net.predict(obs, deterministic=True)[0]
 
-        final = greedy_eval(act, seed)
+        final = greedy_eval(act, seed, env_id)
         model.get_env().close()
     return score(seed, log, clock.get("reached"), model.num_timesteps, clock["wall"], final, budget)
 
@@ -373,7 +402,8 @@ def fmt(x: float | None, spec: str, none: str = "–") -> str:
 
 
 def median_steps(runs: Sequence[Run]) -> float:
-    """Median steps to 475 over all runs, a run that never reached it counting as +inf."""
+    """Median steps to the target over all runs, a run that never reached it counting as
+    +inf."""
     return statistics.median(
         r.steps_to_target if r.steps_to_target is not None else float("inf") for r in runs
     )
@@ -385,33 +415,49 @@ def median_seconds(runs: Sequence[Run]) -> float:
     )
 
 
-def seed_table(runs: Sequence[Run]) -> str:
+def seed_table(runs: Sequence[Run], label: str = "475", whole_run: bool = True) -> str:
+    """One row per seed. ``label`` names the target in the headers; ``whole_run=False``
+    leaves out "late low (whole run)", which differs from "late low" only for a run
+    longer than the budget (the reference)."""
+    whole = " late low (whole run) |" if whole_run else ""
     lines = [
-        "| seed | steps to 475 | s to 475 | env steps | training s | µs/step | "
-        "greedy eval | late low | late low (whole run) | low after 475 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| seed | steps to {label} | s to {label} | env steps | training s | µs/step | "
+        f"greedy eval | late low |{whole} low after {label} |",
+        "|---|---|---|---|---|---|---|---|" + ("---|" if whole_run else "") + "---|",
     ]
     for r in runs:
+        whole = f" {r.late_low_run:.1f} |" if whole_run else ""
         lines.append(
             f"| {r.seed} | {fmt(r.steps_to_target, ',')} | {fmt(r.seconds_to_target, '.2f')} "
             f"| {r.env_steps:,} | {r.wall_seconds:.2f} | {r.us_per_step:.1f} "
-            f"| {r.final_eval:.1f} | {r.late_low:.1f} | {r.late_low_run:.1f} "
-            f"| {fmt(r.low_after_target, '.1f')} |"
+            f"| {r.final_eval:.1f} | {r.late_low:.1f} |{whole} "
+            f"{fmt(r.low_after_target, '.1f')} |"
         )
     return "\n".join(lines)
 
 
-def summary_table(results: dict[str, list[Run]], budget: int, ref_steps: int) -> str:
+def summary_table(
+    results: dict[str, list[Run]],
+    budget: int,
+    ref_steps: int,
+    label: str = "475",
+    eval_threshold: float = TARGET,
+    eval_label: str = "475",
+    names: dict[str, str] = NAMES,
+) -> str:
+    """One row per method; ``label`` names the training target, ``eval_label`` the greedy
+    evaluation's threshold ``eval_threshold``."""
     k = budget // 1000
     lines = [
-        f"| method | seeds | reached 475 | steps to 475: median [min–max] | s to 475 (median) "
-        f"| µs per env step (median) | greedy eval at {k}k ≥ 475 | greedy eval (median) "
-        f"| late low, final 20% of {k}k (median) | low after 475 (median) |",
+        f"| method | seeds | reached {label} | steps to {label}: median [min–max] "
+        f"| s to {label} (median) | µs per env step (median) | greedy eval at {k}k "
+        f"≥ {eval_label} | greedy eval (median) | late low, final 20% of {k}k (median) "
+        f"| low after {label} (median) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, runs in results.items():
         hits = [r for r in runs if r.steps_to_target is not None]
-        name = NAMES[method]
+        name = names[method]
         if method == "reference":
             name += f", trained {ref_steps // 1000}k"
         steps = "–"
@@ -429,7 +475,7 @@ def summary_table(results: dict[str, list[Run]], budget: int, ref_steps: int) ->
             f"| {name} | {len(runs)} | {len(hits)}/{len(runs)} | {steps} "
             f"| {'–' if seconds == float('inf') else format(seconds, '.2f')} "
             f"| {statistics.median(r.us_per_step for r in runs):.1f} "
-            f"| {sum(r.final_eval >= TARGET for r in runs)}/{len(runs)} "
+            f"| {sum(r.final_eval >= eval_threshold for r in runs)}/{len(runs)} "
             f"| {statistics.median(r.final_eval for r in runs):.1f} "
             f"| {statistics.median(r.late_low for r in runs):.1f} "
             f"| {fmt(statistics.median(after) if after else None, '.1f')} |"
@@ -437,29 +483,40 @@ def summary_table(results: dict[str, list[Run]], budget: int, ref_steps: int) ->
     return "\n".join(lines)
 
 
-def ratio_table(results: dict[str, list[Run]]) -> str:
+def time_ratios(ours: Sequence[Run], theirs: Sequence[Run]) -> tuple[float, float, float]:
+    """Theirs / ours: median steps to the target, median µs per step, median seconds to the
+    target (inf or nan where a median never reached it)."""
+    steps = median_steps(theirs) / median_steps(ours)
+    per_step = statistics.median(r.us_per_step for r in theirs) / statistics.median(
+        r.us_per_step for r in ours
+    )
+    return steps, per_step, median_seconds(theirs) / median_seconds(ours)
+
+
+def ratio_table(
+    results: dict[str, list[Run]],
+    label: str = "475",
+    pairs: Sequence[tuple[str, str]] = PAIRS,
+    names: dict[str, str] = NAMES,
+) -> str:
     lines = [
-        "| pglib vs | fewer steps to 475 (median / median) | cheaper steps (µs/step, median "
-        "/ median) | less time, derived (product) | less time, measured (median s to 475) |",
+        f"| pglib vs | fewer steps to {label} (median / median) | cheaper steps (µs/step, "
+        f"median / median) | less time, derived (product) | less time, measured (median s "
+        f"to {label}) |",
         "|---|---|---|---|---|",
     ]
-    for ours, theirs in PAIRS:
+    for ours, theirs in pairs:
         if ours not in results or theirs not in results:
             continue
-        a, b = results[ours], results[theirs]
-        steps = median_steps(b) / median_steps(a)
-        per_step = statistics.median(r.us_per_step for r in b) / statistics.median(
-            r.us_per_step for r in a
-        )
-        measured = median_seconds(b) / median_seconds(a)
+        steps, per_step, measured = time_ratios(results[ours], results[theirs])
         if not all(map(np.isfinite, (steps, per_step, measured))):
             lines.append(
-                f"| {NAMES[ours]} vs {NAMES[theirs]} | – (a median never reached 475) "
+                f"| {names[ours]} vs {names[theirs]} | – (a median never reached {label}) "
                 f"| {per_step:.2f}x | – | – |"
             )
             continue
         lines.append(
-            f"| {NAMES[ours]} vs {NAMES[theirs]} | {steps:.2f}x | {per_step:.2f}x "
+            f"| {names[ours]} vs {names[theirs]} | {steps:.2f}x | {per_step:.2f}x "
             f"| {steps * per_step:.1f}x | {measured:.1f}x |"
         )
     return "\n".join(lines)
