@@ -19,7 +19,15 @@ book: $(INSTALLED) $(MATHJAX)
 	$(BIN)/python tools/notebooks.py refresh
 	$(MAKE) --no-print-directory build
 
-test: lint unit notebooks notebooks-generic-kernels build browser colab live
+# The two nbval passes run side by side, and so do the browser tests and the Colab-like runtime:
+# most chapter cells use one core, so the pairs share the two cores instead of queueing.
+# --output-sync prints each target's output whole, once it ends.
+test:
+	$(MAKE) --no-print-directory lint unit
+	$(MAKE) --no-print-directory -j2 --output-sync=target notebooks notebooks-generic-kernels
+	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory -j2 --output-sync=target browser colab
+	$(MAKE) --no-print-directory live
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
