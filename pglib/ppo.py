@@ -187,12 +187,13 @@ class PPOConfig(A2CConfig):
     """Everything that defines one PPO run: A2C's fields (:class:`pglib.A2CConfig`), other
     defaults, and the fields of the policy step. Introduced in Chapter 10.
 
-    The defaults are A2C's, plus two epochs of the clipped surrogate on the whole batch, the
-    gradient's norm clipped at 0.5, and orthogonal initialisation; on CartPole-v1 they were
-    chosen over 8 seeds from a sweep of step sizes, epochs, minibatch sizes, γ and λ
-    (``benchmarks/ppo.py`` measures them against Stable-Baselines3). :data:`PPO_PENDULUM`
-    holds the settings for Pendulum-v1. ``normalize_advantages`` normalises each
-    *minibatch*'s advantages.
+    The defaults are A2C's, plus two epochs of the clipped surrogate on the whole batch (one
+    minibatch of 256), the gradient's norm clipped at 0.5, and orthogonal initialisation. On
+    CartPole-v1 they were chosen from a sweep of step sizes (0.003-0.03), epochs (2-10),
+    minibatch sizes (64-256), γ and λ over 6-8 seeds each: several epochs at a smaller step
+    size needed more steps, not fewer. ``benchmarks/ppo.py`` measures them against
+    Stable-Baselines3. :data:`PPO_PENDULUM` holds the settings for Pendulum-v1.
+    ``normalize_advantages`` normalises each *minibatch*'s advantages.
     """
 
     algo = "ppo"
@@ -238,8 +239,9 @@ class PPOConfig(A2CConfig):
 #: PPO's settings for Pendulum-v1 (a Gaussian policy), as overrides of :class:`PPOConfig`:
 #: ``PPOConfig(**PPO_PENDULUM, seed=s)``. Chosen over 4-6 seeds per setting from a sweep of
 #: the batch and minibatch sizes, step sizes, σ's start and the critic's fit; the critic's fit
-#: mattered most (50 steps at 0.03 per batch, against 20 at 0.003, roughly halved the median
-#: steps to −200). γ = 0.9 and λ = 0.95 are rl-baselines3-zoo's.
+#: mattered most (50 Adam steps at 0.03 per batch, against 20 at 0.003, roughly halved the
+#: steps to a last-20 mean of −200), then the number of policy steps per batch (minibatches of
+#: 256 instead of 128 needed more env steps). γ = 0.9 and λ = 0.95 are rl-baselines3-zoo's.
 PPO_PENDULUM: dict[str, Any] = {
     "env_id": "Pendulum-v1",
     "target_return": -200.0,
