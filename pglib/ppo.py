@@ -120,11 +120,13 @@ def clipped_surrogate(
     unclipped = ratio * advantages
     clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
     loss = -torch.minimum(unclipped, clipped).mean()
-    with torch.no_grad():
+    with torch.no_grad():  # in float64, where a ratio overflows only past e^709
+        log_ratio64 = log_ratio.double()
+        ratio64 = log_ratio64.exp()
         stats = SurrogateStats(
-            approx_kl=float(((ratio - 1) - log_ratio).mean()),
-            clip_fraction=float(((ratio - 1).abs() > clip_eps).double().mean()),
-            mean_ratio=float(ratio.mean()),
+            approx_kl=float(((ratio64 - 1) - log_ratio64).mean()),
+            clip_fraction=float(((ratio64 - 1).abs() > clip_eps).double().mean()),
+            mean_ratio=float(ratio64.mean()),
         )
     return loss, stats
 
