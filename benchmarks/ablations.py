@@ -4,7 +4,7 @@ For each trainer (pglib A2C and pglib REINFORCE), every row changes ONE field of
 config and trains the same seeds for the same budget (150k env steps unless ``--budget``):
 
 - ``normalize_advantages``: off (on by default);
-- ``max_grad_norm``: no clipping (1.0 by default);
+- ``max_grad_norm``: clipping at 1.0 (no clipping by default);
 - ``lr_schedule``: the other schedule (linear decay to 0 at the budget, or constant);
 - ``entropy_coef``: 0.01 (0.0 by default);
 - ``value_baseline``: off (a learned V(s) by default);
@@ -22,7 +22,8 @@ Each verdict compares a row with the default row on the same seeds: a two-sided 
 test on the ranks of steps to 475 (a run that never reached it ranks last) and of late low,
 and Fisher's exact test on the counts; p < 0.05 on one test, uncorrected, is called a
 difference. ``python benchmarks/ablations.py`` prints the tables of ``benchmarks/README.md``;
-``--seeds 2 --budget 30000`` is a quick check of the script.
+``--trainers a2c`` (or ``reinforce``) runs one half; ``--seeds 2 --budget 30000`` is a
+quick check of the script.
 """
 
 from __future__ import annotations
