@@ -134,6 +134,40 @@ def a2c_targets(
     return advantages, advantages + v
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One rollout ready for an update: the steps it keeps, as tensors on the config's device.
+
+    ``weights`` are the policy weights of :func:`a2c_targets` (float32); ``targets`` are the
+    critic's λ-return targets, or None without a critic. Autoreset steps are left out when
+    ``config.mask_autoreset``. Introduced in Chapter 9; PPO (Chapter 10) uses it too.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    weights: torch.Tensor
+    targets: torch.Tensor | None
+
+
+def prepare_batch(rollout: Rollout, config: A2CConfig, learner: Learner) -> Batch:
+    """The :class:`Batch` of a rollout, with the weights and targets from the current critic."""
+    value = learner.values if learner.value_net is not None else None
+    weights, targets = a2c_targets(rollout, config, value)
+    keep = rollout.valid if config.mask_autoreset else np.ones_like(rollout.valid)
+    device = torch.device(config.device)
+    mask = torch.from_numpy(keep).to(device)
+
+    def kept(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=dtype, device=device)[mask]
+
+    return Batch(
+        obs=kept(rollout.observations),
+        actions=kept(rollout.actions),
+        weights=kept(weights, torch.float32),
+        targets=kept(targets, torch.float32) if value is not None else None,
+    )
+
+
 def _train(
     config: A2CConfig,
     envs: gym.vector.VectorEnv,
@@ -145,28 +179,21 @@ def _train(
     history = History(config=config, policy=learner.policy, value=learner.value_net)
     collector = RolloutCollector(envs, config.seed)
     recorder = Recorder(history, progress)
-    device = torch.device(config.device)
     steps_per_env = config.batch_size // config.num_envs
     while True:
         learner.schedule(config, recorder.env_steps)
         rollout = collector.collect(learner.policy, steps_per_env)
-        value = learner.values if learner.value_net is not None else None
-        weights, targets = a2c_targets(rollout, config, value)
-        keep = rollout.valid if config.mask_autoreset else np.ones_like(rollout.valid)
-        mask = torch.from_numpy(keep).to(device)
-        obs = torch.from_numpy(rollout.observations).to(device)[mask]
-        act = torch.from_numpy(rollout.actions).to(device)[mask]
-        weights_t = torch.as_tensor(weights, dtype=torch.float32, device=device)[mask]
-        if value is not None:
-            targets_t = torch.as_tensor(targets, dtype=torch.float32, device=device)[mask]
-            learner.fit_value(config, obs, targets_t)
-        loss = policy_gradient_loss(learner.policy, obs, act, normalized(config, weights_t))
-        stats = learner.step_policy(config, obs, loss)
+        batch = prepare_batch(rollout, config, learner)
+        if batch.targets is not None:
+            learner.fit_value(config, batch.obs, batch.targets)
+        weights = normalized(config, batch.weights)
+        loss = policy_gradient_loss(learner.policy, batch.obs, batch.actions, weights)
+        stats = learner.step_policy(config, batch.obs, loss)
         if recorder.record(
             new_steps=rollout.n_steps,
             finished_returns=rollout.finished_returns,
             carried_steps=0,
-            steps_used=int(keep.sum()),
+            steps_used=len(batch.weights),
             stats=stats,
             callback=callback,
         ):

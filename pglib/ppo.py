@@ -22,6 +22,7 @@ Introduced in Chapter 10.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from pglib import _checks
-from pglib.actor_critic import A2CConfig, a2c_targets
+from pglib.actor_critic import A2CConfig, prepare_batch
 from pglib.rollouts import MAX_ENV_STEPS, RolloutCollector, make_policy
 from pglib.training import History, Learner, Recorder, normalized
 
@@ -297,24 +298,9 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def _explained_variance(advantages: np.ndarray, targets: np.ndarray) -> float:
-    variance = float(np.var(targets))
-    return 1.0 - float(np.var(advantages)) / variance if variance > 0 else math.nan
-
-
-def _fit_value(learner: Learner, config: PPOConfig, obs: Tensor, targets: Tensor) -> None:
-    """``value_epochs`` full-batch Adam steps on :func:`value_loss`, clipped around the
-    critic's outputs at collection when ``config.value_clip`` is set."""
-    assert learner.value_net is not None and learner.value_optimizer is not None
-    with torch.no_grad():
-        old_values = learner.value_net(obs).squeeze(-1)
-    for _ in range(config.value_epochs):
-        loss = value_loss(
-            learner.value_net(obs).squeeze(-1), old_values, targets, config.value_clip
-        )
-        learner.value_optimizer.zero_grad()
-        loss.backward()
-        learner.value_optimizer.step()
+def _explained_variance(advantages: Tensor, targets: Tensor) -> float:
+    variance = float(targets.double().var())
+    return 1.0 - float(advantages.double().var()) / variance if variance > 0 else math.nan
 
 
 def _train(
@@ -333,7 +319,6 @@ def _train(
     history = PPOHistory(config=config, policy=learner.policy, value=learner.value_net)
     collector = RolloutCollector(envs, config.seed)
     recorder = Recorder(history, progress)
-    device = torch.device(config.device)
     steps_per_env = config.batch_size // config.num_envs
     # Shuffling draws from its own generator, so that the minibatch split leaves the action
     # sampling's random stream as A2C's: with one epoch of one minibatch, PPO is A2C.
@@ -344,29 +329,24 @@ def _train(
         if config.clip_schedule == "linear":
             clip_eps *= 1 - recorder.env_steps / config.max_steps
         rollout = collector.collect(learner.policy, steps_per_env)
-        value = learner.values if learner.value_net is not None else None
-        weights, targets = a2c_targets(rollout, config, value)
-        keep = rollout.valid if config.mask_autoreset else np.ones_like(rollout.valid)
-        mask = torch.from_numpy(keep).to(device)
-        obs = torch.from_numpy(rollout.observations).to(device)[mask]
-        act = torch.from_numpy(rollout.actions).to(device)[mask]
-        weights_t = torch.as_tensor(weights, dtype=torch.float32, device=device)[mask]
+        batch = prepare_batch(rollout, config, learner)
+        obs, act, weights = batch.obs, batch.actions, batch.weights
         explained = math.nan
-        if value is not None:
-            explained = _explained_variance(weights[keep], targets[keep])
-            targets_t = torch.as_tensor(targets, dtype=torch.float32, device=device)[mask]
-            _fit_value(learner, config, obs, targets_t)
+        if batch.targets is not None:
+            explained = _explained_variance(weights, batch.targets)
+            value_clip = functools.partial(value_loss, clip_eps=config.value_clip)
+            learner.fit_value(config, obs, batch.targets, value_clip)
         with torch.no_grad():
             old_logp = learner.policy.distribution(obs).log_prob(act)
         losses, norms, entropies = [], [], []
         stopped = False
         for _ in range(config.epochs):
-            for index in minibatches(len(weights_t), config.minibatch_size, shuffle):
+            for index in minibatches(len(weights), config.minibatch_size, shuffle):
                 dist = learner.policy.distribution(obs[index])
                 loss, stats = clipped_surrogate(
                     dist.log_prob(act[index]),
                     old_logp[index],
-                    normalized(config, weights_t[index]),
+                    normalized(config, weights[index]),
                     clip_eps,
                 )
                 if config.target_kl is not None and stats.approx_kl > 1.5 * config.target_kl:
@@ -379,7 +359,7 @@ def _train(
                 break
         with torch.no_grad():
             _, after = clipped_surrogate(
-                learner.policy.distribution(obs).log_prob(act), old_logp, weights_t, clip_eps
+                learner.policy.distribution(obs).log_prob(act), old_logp, weights, clip_eps
             )
         history.approx_kl.append(after.approx_kl)
         history.clip_fraction.append(after.clip_fraction)
@@ -389,7 +369,7 @@ def _train(
             new_steps=rollout.n_steps,
             finished_returns=rollout.finished_returns,
             carried_steps=0,
-            steps_used=int(keep.sum()),
+            steps_used=len(weights),
             stats=(_mean(losses), _mean(norms), _mean(entropies)),
             callback=callback,
         ):

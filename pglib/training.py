@@ -413,11 +413,26 @@ class Learner:
             v = self.value_net(torch.as_tensor(obs, device=device)).squeeze(-1)
         return v.double().cpu().numpy()
 
-    def fit_value(self, config: TrainerConfig, obs: Tensor, targets: Tensor) -> None:
-        """``value_epochs`` full-batch Adam steps on the squared error (V_φ(o) − target)²."""
+    def fit_value(
+        self,
+        config: TrainerConfig,
+        obs: Tensor,
+        targets: Tensor,
+        loss: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    ) -> None:
+        """``value_epochs`` full-batch Adam steps on the critic's loss: the squared error
+        mean((V_φ(o) − target)²), or ``loss(V_φ(o), V_old(o), targets)`` when given, with
+        V_old the critic before the first step (PPO's clipped value loss moves from it)."""
         assert self.value_net is not None and self.value_optimizer is not None
+        if loss is not None:
+            with torch.no_grad():
+                old_values = self.value_net(obs).squeeze(-1)
         for _ in range(config.value_epochs):
-            value_loss = ((self.value_net(obs).squeeze(-1) - targets) ** 2).mean()
+            values = self.value_net(obs).squeeze(-1)
+            if loss is None:
+                value_loss = ((values - targets) ** 2).mean()
+            else:
+                value_loss = loss(values, old_values, targets)
             self.value_optimizer.zero_grad()
             value_loss.backward()
             self.value_optimizer.step()
