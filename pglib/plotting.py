@@ -375,7 +375,9 @@ def plot_learning_curves(
     ``max_steps`` (default: the shortest run), holding its first and last values outside its
     range. The band spans the lowest to the highest seed at each step, so it never leaves the
     range the returns can take (a mean ± std band pokes above CartPole's ceiling of 500).
-    ``target`` draws a dashed line. Introduced in Chapter 8.
+    ``target`` draws a dashed line. The legend goes below the axes, outside them; with ``ax``
+    given, it is left to the caller (a figure of several panels wants one legend, not one per
+    panel). Introduced in Chapter 8.
     """
     if (
         not isinstance(runs, dict)
@@ -397,6 +399,7 @@ def plot_learning_curves(
     checked = {
         label: [_checked_curve(label, curve) for curve in curves] for label, curves in runs.items()
     }
+    own_figure = ax is None
     if ax is None:
         _, ax = new_figure(height=4.8)
     fig = ax.figure
@@ -417,9 +420,10 @@ def plot_learning_curves(
     ax.set_xlabel("environment steps")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, max_steps)
-    # Below the axes: inside them, the long labels cover the curves wherever they are put.
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", frameon=False)
+    if own_figure:
+        # Below the axes: inside them, the long labels cover the curves wherever they are put.
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", frameon=False)
     return fig
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "PPOConfig",
     "PPOHistory",
     "PPO_PENDULUM",
+    "MAX_CLIP",
 ]
 
 #: Clip ranges above this are almost certainly a mistake (ε = 0.2 is usual).

@@ -131,3 +131,16 @@ def test_learning_curves_draw_the_median_inside_a_min_max_band() -> None:
     (band,) = ax.collections
     ys = band.get_paths()[0].vertices[:, 1]
     assert ys.min() == 0.0 and ys.max() == 500.0  # never above the best seed
+
+
+def test_learning_curves_leave_the_legend_to_the_caller_who_passes_axes() -> None:
+    from pglib import new_figure, plot_learning_curves
+
+    seeds = [([0, 100], [1.0, 2.0])]
+    alone = plot_learning_curves({"run": seeds})
+    assert len(alone.legends) == 1  # its own figure: one legend below the axes
+    fig, ax = new_figure()
+    assert plot_learning_curves({"run": seeds}, ax=ax) is fig
+    assert fig.legends == []  # a panel of the caller's figure: no figure legend per call
+    assert ax.get_legend_handles_labels()[1] == ["run (1 seed)"]
+    plt.close("all")
