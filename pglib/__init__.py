@@ -7,6 +7,7 @@ introduces it.
 
 from pglib import (
     actor_critic,
+    alignment,
     book,
     checkpoints,
     episodes,
@@ -23,6 +24,7 @@ from pglib import (
     training,
 )
 from pglib.actor_critic import *
+from pglib.alignment import *
 from pglib.book import *
 from pglib.checkpoints import *
 from pglib.episodes import *
@@ -52,6 +54,7 @@ _MODULES = (
     reinforce,
     actor_critic,
     ppo,
+    alignment,
     checkpoints,
     plotting,
     interactive,

@@ -264,6 +264,49 @@ def real_array(
     return x
 
 
+def float_tensor(
+    name: str, x: object, *, shape: Sequence[int | str | None] | None = None
+) -> torch.Tensor:
+    """A non-empty, finite, floating-point torch tensor (of ``shape``, as in
+    :func:`real_array`, when given): the input that carries a gradient."""
+    real_array(name, x, shape=shape, nonempty=True)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point torch tensor, got {describe(x)}")
+    return x
+
+
+def detached_like(name: str, x: object, like_name: str, like: torch.Tensor) -> torch.Tensor:
+    """``x`` as a tensor of ``like``'s dtype and device, after checking it is finite, has
+    ``like``'s shape and carries no gradient (a loss must not differentiate through it)."""
+    real_array(name, x, nonempty=True)
+    if tuple(x.shape) != tuple(like.shape):
+        raise ValueError(
+            f"{name} must have the shape of {like_name}, {tuple(like.shape)}, got {tuple(x.shape)}"
+        )
+    x = torch.as_tensor(x, dtype=like.dtype, device=like.device)
+    if x.requires_grad:
+        raise ValueError(
+            f"{name} must carry no gradient (compute it under torch.no_grad() or call "
+            ".detach()): the loss would differentiate through it"
+        )
+    return x
+
+
+def log_probabilities(
+    name: str, x: torch.Tensor, where: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A checked real tensor whose entries (those at the True entries of the bool tensor
+    ``where``, when given) are log-probabilities, <= 0. A positive entry is most often a
+    negative log-likelihood passed with the wrong sign."""
+    values = x.detach() if where is None else x.detach()[where]
+    if values.numel() and bool((values > 0).any()):
+        raise ValueError(
+            f"{name} must hold log-probabilities (every entry <= 0; a negative "
+            f"log-likelihood has the opposite sign), got a maximum of {float(values.max()):.4g}"
+        )
+    return x
+
+
 def to_float64(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """A checked array or tensor as a new float64 NumPy array (a copy: detached, on the CPU)."""
     if isinstance(x, torch.Tensor):

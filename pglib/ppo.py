@@ -40,6 +40,7 @@ from pglib.training import History, Learner, Recorder, normalized
 
 __all__ = [
     "SurrogateStats",
+    "clipped_surrogate_terms",
     "clipped_surrogate",
     "value_loss",
     "minibatches",
@@ -76,29 +77,24 @@ class SurrogateStats:
         _checks.real("mean_ratio", self.mean_ratio, low=0.0)
 
 
-def _float_tensor(name: str, x: object) -> Tensor:
-    """The input that carries the gradient: a non-empty, finite floating-point tensor."""
-    _checks.real_array(name, x, nonempty=True)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point torch tensor, got {_checks.describe(x)}")
-    return x
+def clipped_surrogate_terms(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, clip_eps: float
+) -> Tensor:
+    """PPO's clipped surrogate, one term per sample: −min(ρ A, clip(ρ, 1 − ε, 1 + ε) A).
 
-
-def _same_shape(name: str, x: object, like_name: str, like: Tensor) -> Tensor:
-    """``x`` as a tensor like ``like``, after checking it is finite, has its shape, and carries
-    no gradient."""
-    _checks.real_array(name, x, nonempty=True)
-    if tuple(x.shape) != tuple(like.shape):
-        raise ValueError(
-            f"{name} must have the shape of {like_name}, {tuple(like.shape)}, got {tuple(x.shape)}"
-        )
-    x = torch.as_tensor(x, dtype=like.dtype, device=like.device)
-    if x.requires_grad:
-        raise ValueError(
-            f"{name} must carry no gradient (compute it under torch.no_grad() or call "
-            ".detach()): the loss would differentiate through it"
-        )
-    return x
+    ``logp`` = log π_θ(a|s) (with a gradient), ``old_logp`` = log π_θ_old(a|s) and
+    ``advantages`` A (both without one) share any shape, and so does the result.
+    ρ = exp(logp − old_logp). A term whose ρ has left [1 − ε, 1 + ε] in the direction its
+    advantage favours contributes no gradient. :func:`clipped_surrogate` averages these terms;
+    :func:`pglib.grpo_loss` aggregates them over the tokens of a batch of sequences.
+    Introduced in Chapter 10.
+    """
+    logp = _checks.float_tensor("logp", logp)
+    old_logp = _checks.detached_like("old_logp", old_logp, "logp", logp)
+    advantages = _checks.detached_like("advantages", advantages, "logp", logp)
+    clip_eps = _checks.real("clip_eps", clip_eps, low=0.0, high=MAX_CLIP, low_open=True)
+    ratio = (logp - old_logp).exp()
+    return -torch.minimum(ratio * advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages)
 
 
 def clipped_surrogate(
@@ -113,21 +109,14 @@ def clipped_surrogate(
     [1 − ε, 1 + ε] in the direction its advantage favours contributes no gradient.
     Introduced in Chapter 10.
     """
-    logp = _float_tensor("logp", logp)
-    old_logp = _same_shape("old_logp", old_logp, "logp", logp)
-    advantages = _same_shape("advantages", advantages, "logp", logp)
-    clip_eps = _checks.real("clip_eps", clip_eps, low=0.0, high=MAX_CLIP, low_open=True)
-    log_ratio = logp - old_logp
-    ratio = log_ratio.exp()
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
-    loss = -torch.minimum(unclipped, clipped).mean()
+    loss = clipped_surrogate_terms(logp, old_logp, advantages, clip_eps).mean()
     with torch.no_grad():  # in float64, where a ratio overflows only past e^709
-        log_ratio64 = log_ratio.double()
+        old_logp = torch.as_tensor(old_logp, dtype=logp.dtype, device=logp.device)
+        log_ratio64 = (logp - old_logp).double()
         ratio64 = log_ratio64.exp()
         stats = SurrogateStats(
             approx_kl=float(((ratio64 - 1) - log_ratio64).mean()),
-            clip_fraction=float(((ratio64 - 1).abs() > clip_eps).double().mean()),
+            clip_fraction=float(((ratio64 - 1).abs() > float(clip_eps)).double().mean()),
             mean_ratio=float(ratio64.mean()),
         )
     return loss, stats
@@ -144,9 +133,9 @@ def value_loss(
     gradient; ``old_values`` and ``returns`` do not; all share one shape. Introduced in
     Chapter 10.
     """
-    values = _float_tensor("values", values)
-    old_values = _same_shape("old_values", old_values, "values", values)
-    returns = _same_shape("returns", returns, "values", values)
+    values = _checks.float_tensor("values", values)
+    old_values = _checks.detached_like("old_values", old_values, "values", values)
+    returns = _checks.detached_like("returns", returns, "values", values)
     error = (values - returns) ** 2
     if clip_eps is None:
         return error.mean()

@@ -39,6 +39,9 @@ GAUSSIAN = pglib.DiagonalGaussianPolicy(4, 2, hidden_sizes=(4,))
 TABULAR = pglib.TabularSoftmaxPolicy(THETA)
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
 
+#: logp, old_logp, ref_logp (None), advantages and mask of a valid [2, 3] batch for grpo_loss.
+GRPO_BATCH = (torch.zeros(2, 3), torch.zeros(2, 3), None, torch.ones(2), torch.ones(2, 3) > 0)
+
 
 def _figure(**_: object) -> plt.Figure:
     fig, _ax = pglib.new_figure()
@@ -709,6 +712,78 @@ ROWS: dict[str, tuple[Case, ...]] = {
             "old_values must have the shape of values, (2,), got (2, 1)",
         ),
     ),
+    "clipped_surrogate_terms": (
+        (
+            lambda: pglib.clipped_surrogate_terms(
+                torch.zeros(2), torch.zeros(2), torch.ones(2, requires_grad=True), 0.2
+            ),
+            "advantages must carry no gradient",
+        ),
+        (
+            lambda: pglib.clipped_surrogate_terms(torch.zeros(2), torch.zeros(2), ONES[:2], -0.2),
+            "clip_eps must be a real number in (0, 10]",
+        ),
+    ),
+    # --- alignment --------------------------------------------------------------------------
+    "group_advantages": (
+        (lambda: pglib.group_advantages(torch.zeros(3, 1)), "rewards must hold G >= 2"),
+        (lambda: pglib.group_advantages(torch.zeros(4)), "rewards must have shape [B, G]"),
+        (lambda: pglib.group_advantages(torch.zeros(2, 2), "ppo"), "method must be one of"),
+        (lambda: pglib.group_advantages(torch.zeros(2, 2), eps=0.0), "eps must be a positive"),
+        (
+            lambda: pglib.group_advantages(torch.zeros(2, 2, dtype=torch.long)),
+            "rewards must be a floating-point torch tensor",
+        ),
+    ),
+    "kl_estimate": (
+        (lambda: pglib.kl_estimate(torch.zeros(2), torch.zeros(2), "k4"), "estimator must be"),
+        (
+            lambda: pglib.kl_estimate(torch.tensor([-1.0, 0.5]), torch.zeros(2)),
+            "logp must hold log-probabilities (every entry <= 0",
+        ),
+        (
+            lambda: pglib.kl_estimate(torch.zeros(2), torch.tensor([NAN, 0.0])),
+            "ref_logp must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.kl_estimate(torch.zeros(2), torch.zeros(3)),
+            "ref_logp must have the shape of logp, (2,), got (3,)",
+        ),
+    ),
+    "grpo_loss": (
+        (
+            lambda: pglib.grpo_loss(*GRPO_BATCH, aggregation="constant"),
+            "max_completion_length must be given with aggregation='constant'",
+        ),
+        (
+            lambda: pglib.grpo_loss(*GRPO_BATCH, max_completion_length=2),
+            "max_completion_length must be at least the mask's length T = 3, got 2",
+        ),
+        (lambda: pglib.grpo_loss(*GRPO_BATCH, beta=0.1), "ref_logp must be a tensor when beta"),
+        (lambda: pglib.grpo_loss(*GRPO_BATCH, beta=-0.1), "beta must be a non-negative real"),
+        (lambda: pglib.grpo_loss(*GRPO_BATCH, aggregation="mean"), "aggregation must be one of"),
+        (lambda: pglib.grpo_loss(*GRPO_BATCH, clip_eps=0.0), "clip_eps must be a real number"),
+        (
+            lambda: pglib.grpo_loss(*GRPO_BATCH[:3], torch.zeros(2, 3), GRPO_BATCH[4]),
+            "advantages must have the shape of logp[:, 0], (2,), got (2, 3)",
+        ),
+        (
+            lambda: pglib.grpo_loss(*GRPO_BATCH[:4], torch.ones(2, 3)),
+            "mask must have dtype bool",
+        ),
+        (
+            lambda: pglib.grpo_loss(*GRPO_BATCH[:4], torch.ones(2, 4, dtype=torch.bool)),
+            "mask must have shape (2, 3)",
+        ),
+        (
+            lambda: pglib.grpo_loss(torch.zeros(6), *GRPO_BATCH[1:]),
+            "logp must have shape [B, T], got shape (6,)",
+        ),
+        (
+            lambda: pglib.grpo_loss(GRPO_BATCH[0], torch.full((2, 3), 0.5), *GRPO_BATCH[2:]),
+            "old_logp must hold log-probabilities",
+        ),
+    ),
     # --- checkpoints ------------------------------------------------------------------------
     "save_checkpoint": (
         (
@@ -911,6 +986,7 @@ NUMERIC: dict[str, Callable[[np.ndarray], object]] = {
     "Episode": lambda x: pglib.Episode(np.zeros((4, 1)), np.zeros(3), x[:3], True, False),
     "TabularMDP R": lambda x: pglib.TabularMDP(MDP.P, x[:45].reshape(9, 5), 0.9, MDP.rho0),
     "plot_gridworld": lambda x: pglib.plot_gridworld(WORLD, values=x[:9]),
+    "group_advantages": lambda x: pglib.group_advantages(torch.as_tensor(x[:8].reshape(2, 4))),
 }
 
 
@@ -933,7 +1009,7 @@ def _used(name: str) -> int:
              "gradient_statistics": 8, "relative_error": 4, "angle_degrees": 4,
              "MLPCategoricalPolicy.forward": 8, "MLPCategoricalPolicy.sample": 8,
              "DiagonalGaussianPolicy.forward": 4, "TabularSoftmaxPolicy": 4, "Episode": 3,
-             "reward_to_go": 6, "plot_gridworld": 9}  # fmt: skip
+             "reward_to_go": 6, "plot_gridworld": 9, "group_advantages": 8}  # fmt: skip
     return sizes.get(name, 45)
 
 
