@@ -14,6 +14,7 @@ Introduced in Chapters 11 to 15.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from pglib import _checks
@@ -26,6 +27,10 @@ __all__ = [
     "group_advantages",
     "kl_estimate",
     "grpo_loss",
+    "bradley_terry_loss",
+    "dpo_loss",
+    "kto_loss",
+    "kto_reference_point",
 ]
 
 #: The group baselines of :func:`group_advantages`.
@@ -180,3 +185,112 @@ def grpo_loss(
     if aggregation == "token":
         return terms.sum() / lengths.sum()
     return terms.sum() / (batch * max_completion_length)
+
+
+def _sequence_logps(
+    policy_names: tuple[str, ...], ref_names: tuple[str, ...], values: tuple[object, ...]
+) -> list[Tensor]:
+    """Checked [B] summed log-probs: the policy's floating-point tensors first (they may carry
+    a gradient), then the reference's (they may not), all of the first one's shape."""
+    first = _checks.float_tensor(policy_names[0], values[0], shape=("B",))
+    checked = [first]
+    for name, value in zip(policy_names[1:], values[1 : len(policy_names)], strict=True):
+        checked.append(_checks.float_tensor(name, value, shape=tuple(first.shape)))
+    for name, value in zip(ref_names, values[len(policy_names) :], strict=True):
+        checked.append(_checks.detached_like(name, value, policy_names[0], first))
+    for name, tensor in zip(policy_names + ref_names, checked, strict=True):
+        _checks.log_probabilities(name, tensor)
+    return checked
+
+
+def bradley_terry_loss(chosen_rewards: Tensor, rejected_rewards: Tensor) -> Tensor:
+    """The Bradley–Terry negative log-likelihood of B preferences, mean(−log σ(r_c − r_r)).
+
+    ``chosen_rewards`` and ``rejected_rewards`` are [B] scalar rewards (a reward model's
+    outputs, both may carry a gradient) of the preferred and the other completion of each
+    pair. The model says P(c ≻ r) = σ(r_c − r_r) (Bradley and Terry, 1952), so the loss only
+    sees reward differences: adding a constant to every reward changes nothing.
+    Introduced in Chapter 13.
+    """
+    chosen = _checks.float_tensor("chosen_rewards", chosen_rewards, shape=("B",))
+    rejected = _checks.float_tensor("rejected_rewards", rejected_rewards, shape=tuple(chosen.shape))
+    return -F.logsigmoid(chosen - rejected).mean()
+
+
+def dpo_loss(
+    policy_chosen_logps: Tensor,
+    policy_rejected_logps: Tensor,
+    ref_chosen_logps: Tensor,
+    ref_rejected_logps: Tensor,
+    beta: float = 0.1,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """DPO's loss and implicit rewards for B preference pairs (Rafailov et al., 2023).
+
+    Every input is [B], a completion's log-prob summed over its tokens, under the policy (may
+    carry a gradient) or the reference (may not). With the implicit reward
+    r̂ = β (log π(y|x) − log π_ref(y|x)), the Bradley–Terry loss on r̂ is
+
+        loss = mean(−log σ(β [(π_c − ref_c) − (π_r − ref_r)])),
+
+    whose minimiser over all policies is π* ∝ π_ref · exp(r/β) when the preferences follow a
+    Bradley–Terry model with reward r. Returns (loss, chosen_rewards, rejected_rewards), the
+    rewards [B] being r̂ detached (TRL's ``loss_type="sigmoid"``). Introduced in Chapter 14.
+    """
+    names = ("policy_chosen_logps", "policy_rejected_logps")
+    ref_names = ("ref_chosen_logps", "ref_rejected_logps")
+    values = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    policy_c, policy_r, ref_c, ref_r = _sequence_logps(names, ref_names, values)
+    beta = _checks.real("beta", beta, low=0.0, low_open=True)
+    chosen, rejected = beta * (policy_c - ref_c), beta * (policy_r - ref_r)
+    loss = -F.logsigmoid(chosen - rejected).mean()
+    return loss, chosen.detach(), rejected.detach()
+
+
+def kto_loss(
+    policy_logps: Tensor,
+    ref_logps: Tensor,
+    desirable: Tensor,
+    reference_point: float | Tensor,
+    beta: float = 0.1,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+) -> tuple[Tensor, Tensor]:
+    """KTO's loss and implicit rewards for B unpaired completions (Ethayarajh et al., 2024).
+
+    ``policy_logps`` (may carry a gradient) and ``ref_logps`` (may not) are [B] summed
+    log-probs; ``desirable`` [B] (bool) labels each completion; ``reference_point`` is z₀ >= 0,
+    from :func:`kto_reference_point`. With r = policy_logps − ref_logps, a desirable sample's
+    term is λ_D (1 − σ(β (r − z₀))) and an undesirable one's λ_U (1 − σ(β (z₀ − r))); the loss
+    is the mean over all B samples. The paper recommends weights with
+    λ_D n_D / (λ_U n_U) in [1, 4/3] for n_D desirable and n_U undesirable samples. Returns
+    (loss, rewards), the rewards [B] being β r detached (TRL's ``loss_type="kto"``).
+    Introduced in Chapter 15.
+    """
+    policy, ref = _sequence_logps(("policy_logps",), ("ref_logps",), (policy_logps, ref_logps))
+    desirable = torch.as_tensor(
+        _checks.bool_flags("desirable", desirable, tuple(policy.shape)), device=policy.device
+    )
+    z0 = _checks.real("reference_point", reference_point, low=0.0)
+    beta = _checks.real("beta", beta, low=0.0, low_open=True)
+    weight_d = _checks.real("desirable_weight", desirable_weight, low=0.0, low_open=True)
+    weight_u = _checks.real("undesirable_weight", undesirable_weight, low=0.0, low_open=True)
+    log_ratio = policy - ref
+    gain = weight_d * (1 - torch.sigmoid(beta * (log_ratio - z0)))
+    loss_aversion = weight_u * (1 - torch.sigmoid(beta * (z0 - log_ratio)))
+    loss = torch.where(desirable, gain, loss_aversion).mean()
+    return loss, (beta * log_ratio).detach()
+
+
+def kto_reference_point(policy_logps: Tensor, ref_logps: Tensor) -> Tensor:
+    """KTO's reference point z₀ = max(0, mean(policy_logps − ref_logps)), detached (a 0-d tensor).
+
+    It estimates KL(π ‖ π_ref) from B completions, and must be computed on *mismatched*
+    (prompt, completion) pairs, as the KTO paper (Ethayarajh et al., 2024) and TRL do: from a
+    batch (x_1, y_1), ..., (x_B, y_B), score (x_1, y_B), (x_2, y_1), ..., (x_B, y_{B−1}),
+    each completion rolled by one place (``torch.roll(completions, 1, dims=0)``), so that the
+    pairs carry no signal about which completion fits its prompt. ``policy_logps`` and
+    ``ref_logps`` are [B], those pairs' summed log-probs under the policy and the reference.
+    No gradient flows through z₀. Introduced in Chapter 15.
+    """
+    policy, ref = _sequence_logps(("policy_logps",), ("ref_logps",), (policy_logps, ref_logps))
+    return (policy - ref).mean().clamp(min=0.0).detach()

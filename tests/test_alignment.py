@@ -267,3 +267,121 @@ def test_kl_estimates_work_on_numpy_shaped_batches() -> None:
         pglib.kl_estimate(logp, logp.clone().requires_grad_(True))
     with pytest.raises(ValueError, match="ref_logp must have the shape of logp"):
         pglib.kl_estimate(logp, np.zeros(3))
+
+
+# --- preference losses ------------------------------------------------------------------------
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_bradley_terry_by_hand_and_shift_invariant() -> None:
+    loss = pglib.bradley_terry_loss(t([1.0, 0.0]), t([0.0, 0.0]))
+    assert float(loss) == pytest.approx((math.log(1 + math.exp(-1)) + math.log(2)) / 2, rel=1e-14)
+    shifted = pglib.bradley_terry_loss(t([6.0, 5.0]), t([5.0, 5.0]))
+    assert float(shifted) == pytest.approx(float(loss), rel=1e-14)
+
+
+def test_dpo_by_hand() -> None:
+    policy_c = t([-1.0]).requires_grad_(True)
+    loss, chosen, rejected = pglib.dpo_loss(policy_c, t([-3.0]), t([-2.0]), t([-2.0]), beta=0.1)
+    # implicit rewards 0.1 (−1 + 2) = 0.1 and 0.1 (−3 + 2) = −0.1; margin 0.2
+    assert float(loss.detach()) == pytest.approx(math.log(1 + math.exp(-0.2)), rel=1e-14)
+    torch.testing.assert_close(chosen, t([0.1]), rtol=1e-14, atol=0)
+    torch.testing.assert_close(rejected, t([-0.1]), rtol=1e-14, atol=0)
+    assert not chosen.requires_grad and not rejected.requires_grad
+
+
+# A one-step problem: a single-token "bandit" over 4 tokens, π = softmax(θ).
+PI_REF_4 = t([0.4, 0.3, 0.2, 0.1])
+REWARD_4 = t([0.0, 1.0, -0.5, 2.0])
+PAIRS = torch.tensor([[0, 1], [1, 3], [2, 0], [3, 2], [1, 2]])
+
+
+def dpo_on_bandit(theta: torch.Tensor, pairs: torch.Tensor, beta: float) -> torch.Tensor:
+    logp = theta.log_softmax(-1)
+    c, r = pairs[:, 0], pairs[:, 1]
+    return pglib.dpo_loss(logp[c], logp[r], PI_REF_4.log()[c], PI_REF_4.log()[r], beta)[0]
+
+
+def test_dpo_gradient_on_a_one_step_problem_is_exact() -> None:
+    """∇_θ of −log σ(z) with z = β[(log π_c − log ref_c) − (log π_r − log ref_r)] is
+    −β σ(−z) (e_c − e_r): the softmax's −π terms cancel between the chosen and rejected."""
+    beta = 0.5
+    theta = t([0.3, -0.2, 0.1, 0.0]).requires_grad_(True)
+    (grad,) = torch.autograd.grad(dpo_on_bandit(theta, PAIRS, beta), theta)
+    log_pi = theta.detach().log_softmax(-1)
+    log_ratio = (log_pi - PI_REF_4.log()).tolist()
+    exact = torch.zeros(4, dtype=F64)
+    for c, r in PAIRS.tolist():
+        z = beta * (log_ratio[c] - log_ratio[r])
+        exact[c] -= beta * sigmoid(-z) / len(PAIRS)
+        exact[r] += beta * sigmoid(-z) / len(PAIRS)
+    torch.testing.assert_close(grad, exact, rtol=1e-12, atol=1e-15)
+
+
+def test_dpo_expected_gradient_vanishes_at_the_kl_regularised_optimum() -> None:
+    """With every pair labelled by Bradley–Terry on REWARD_4, weighted by its probability, the
+    expected DPO gradient is 0 at π* ∝ π_ref exp(r/β) and not elsewhere."""
+    beta = 0.5
+    pairs = torch.tensor([[i, j] for i in range(4) for j in range(4) if i != j])
+    weights = torch.sigmoid(REWARD_4[pairs[:, 0]] - REWARD_4[pairs[:, 1]])  # P(i ≻ j)
+
+    def expected_gradient(theta: torch.Tensor) -> torch.Tensor:
+        theta = theta.clone().requires_grad_(True)
+        logp = theta.log_softmax(-1)
+        c, r = pairs[:, 0], pairs[:, 1]
+        ref = PI_REF_4.log()
+        # dpo_loss averages; weigh each ordered pair by how often it is labelled that way
+        per_pair = torch.stack(
+            [pglib.dpo_loss(logp[c[k : k + 1]], logp[r[k : k + 1]], ref[c[k : k + 1]],
+                            ref[r[k : k + 1]], beta)[0] for k in range(len(pairs))]
+        )  # fmt: skip
+        (grad,) = torch.autograd.grad((weights * per_pair).sum(), theta)
+        return grad
+
+    optimum = PI_REF_4.log() + REWARD_4 / beta
+    assert float(expected_gradient(optimum).abs().max()) < 1e-12
+    assert float(expected_gradient(PI_REF_4.log()).abs().max()) > 0.05
+
+
+def test_kto_by_hand() -> None:
+    policy = t([-1.0, -3.0]).requires_grad_(True)
+    ref = t([-2.0, -2.0])  # log-ratios r = 1 (desirable) and −1 (undesirable)
+    desirable = torch.tensor([True, False])
+    loss, rewards = pglib.kto_loss(policy, ref, desirable, 0.2, beta=0.5, undesirable_weight=2.0)
+    gain, aversion = 1 - sigmoid(0.5 * (1 - 0.2)), 2 * (1 - sigmoid(0.5 * (0.2 + 1)))
+    assert float(loss.detach()) == pytest.approx((gain + aversion) / 2, rel=1e-14)
+    torch.testing.assert_close(rewards, t([0.5, -0.5]), rtol=1e-14, atol=0)
+    loss.backward()
+    # d/dr of λ (1 − σ(±β(r − z₀))) = ∓ λ β σ (1 − σ); halved by the mean
+    s_d, s_u = sigmoid(0.4), sigmoid(0.6)
+    expected = t([-0.5 * s_d * (1 - s_d) / 2, 2 * 0.5 * s_u * (1 - s_u) / 2])
+    torch.testing.assert_close(policy.grad, expected, rtol=1e-12, atol=0)
+
+
+def test_kto_weights_scale_their_own_terms_only() -> None:
+    policy, ref = t([-1.0, -3.0, -1.5]), t([-2.0, -2.0, -1.0])
+    desirable = torch.tensor([True, False, True])
+    base = float(pglib.kto_loss(policy, ref, desirable, 0.1)[0])
+    undesirable_term = float(pglib.kto_loss(policy[1:2], ref[1:2], desirable[1:2], 0.1)[0])
+    desirable_terms = 3 * base - undesirable_term
+    double_d = pglib.kto_loss(policy, ref, desirable, 0.1, desirable_weight=2.0)[0]
+    assert float(double_d) == pytest.approx(base + desirable_terms / 3, rel=1e-12)
+    all_undesirable = torch.zeros(3, dtype=torch.bool)
+    assert float(pglib.kto_loss(policy, ref, all_undesirable, 0.1, desirable_weight=5.0)[0]) == (
+        float(pglib.kto_loss(policy, ref, all_undesirable, 0.1)[0])
+    )
+
+
+def test_kto_reference_point_is_a_clamped_detached_mean() -> None:
+    policy = t([-1.0, -2.0]).requires_grad_(True)
+    z0 = pglib.kto_reference_point(policy, t([-2.0, -2.0]))  # mean(1, 0) = 1/2
+    assert float(z0) == 0.5 and z0.ndim == 0 and not z0.requires_grad
+    assert float(pglib.kto_reference_point(policy, t([-0.5, -1.0]))) == 0.0  # mean −3/4 < 0
+    # z₀ is a constant in the loss: only the log-ratio's own path carries a gradient
+    loss, _ = pglib.kto_loss(policy, t([-2.0, -2.0]), torch.tensor([True, True]), z0, beta=1.0)
+    loss.backward()
+    s = [sigmoid(1 - 0.5), sigmoid(0 - 0.5)]
+    torch.testing.assert_close(policy.grad, t([-v * (1 - v) / 2 for v in s]), rtol=1e-12, atol=0)

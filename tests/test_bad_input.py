@@ -39,6 +39,8 @@ GAUSSIAN = pglib.DiagonalGaussianPolicy(4, 2, hidden_sizes=(4,))
 TABULAR = pglib.TabularSoftmaxPolicy(THETA)
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
 
+#: Valid [2] summed log-probs for dpo_loss (and the first two for kto_loss).
+PAIR_LOGPS = (-torch.ones(2), -torch.ones(2), -torch.ones(2), -torch.ones(2))
 #: logp, old_logp, ref_logp (None), advantages and mask of a valid [2, 3] batch for grpo_loss.
 GRPO_BATCH = (torch.zeros(2, 3), torch.zeros(2, 3), None, torch.ones(2), torch.ones(2, 3) > 0)
 
@@ -782,6 +784,68 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (
             lambda: pglib.grpo_loss(GRPO_BATCH[0], torch.full((2, 3), 0.5), *GRPO_BATCH[2:]),
             "old_logp must hold log-probabilities",
+        ),
+    ),
+    "bradley_terry_loss": (
+        (
+            lambda: pglib.bradley_terry_loss(torch.zeros(2), torch.zeros(3)),
+            "rejected_rewards must have shape (2,), got shape (3,)",
+        ),
+        (
+            lambda: pglib.bradley_terry_loss(torch.zeros(2, 1), torch.zeros(2, 1)),
+            "chosen_rewards must have shape [B]",
+        ),
+        (
+            lambda: pglib.bradley_terry_loss(torch.tensor([INF, 0.0]), torch.zeros(2)),
+            "chosen_rewards must contain only finite numbers",
+        ),
+    ),
+    "dpo_loss": (
+        (lambda: pglib.dpo_loss(*PAIR_LOGPS, beta=0.0), "beta must be a positive real number"),
+        (
+            lambda: pglib.dpo_loss(*PAIR_LOGPS[:3], torch.zeros(2, requires_grad=True)),
+            "ref_rejected_logps must carry no gradient",
+        ),
+        (
+            lambda: pglib.dpo_loss(torch.ones(2), *PAIR_LOGPS[1:]),
+            "policy_chosen_logps must hold log-probabilities",
+        ),
+        (
+            lambda: pglib.dpo_loss(*PAIR_LOGPS[:2], torch.zeros(3), PAIR_LOGPS[3]),
+            "ref_chosen_logps must have the shape of policy_chosen_logps, (2,), got (3,)",
+        ),
+    ),
+    "kto_loss": (
+        (
+            lambda: pglib.kto_loss(*PAIR_LOGPS[:2], np.array([1, 0]), 0.0),
+            "desirable must have dtype bool",
+        ),
+        (
+            lambda: pglib.kto_loss(*PAIR_LOGPS[:2], np.array([True, False]), -0.1),
+            "reference_point must be a non-negative real number",
+        ),
+        (
+            lambda: pglib.kto_loss(*PAIR_LOGPS[:2], np.ones(2) > 0, 0.0, desirable_weight=0),
+            "desirable_weight must be a positive real number",
+        ),
+        (
+            lambda: pglib.kto_loss(*PAIR_LOGPS[:2], np.ones(2) > 0, 0.0, undesirable_weight=NAN),
+            "undesirable_weight must be a finite",
+        ),
+        (
+            lambda: pglib.kto_loss(*PAIR_LOGPS[:2], np.ones(2) > 0, 0.0, beta=-1),
+            "beta must be a positive real number",
+        ),
+    ),
+    "kto_reference_point": (
+        (
+            lambda: pglib.kto_reference_point(torch.zeros(2), torch.tensor([0.0, 2.0])),
+            "ref_logps must hold log-probabilities",
+        ),
+        (lambda: pglib.kto_reference_point([0.0], [0.0]), "policy_logps must be a NumPy array"),
+        (
+            lambda: pglib.kto_reference_point(np.zeros(2), np.zeros(2)),
+            "policy_logps must be a floating-point torch tensor",
         ),
     ),
     # --- checkpoints ------------------------------------------------------------------------
