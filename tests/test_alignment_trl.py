@@ -1,5 +1,5 @@
-"""pglib.alignment against TRL on the same tensors: group advantages, the GRPO loss (three
-aggregations, with and without the KL term), the DPO loss and the KTO loss.
+"""pglib.alignment against TRL on the same tensors: group advantages (GRPO's and RLOO's), the
+GRPO loss (three aggregations, with and without the KL term), the DPO loss and the KTO loss.
 
 Optional: it runs only where TRL is installed (``pip install -e ".[trl]"``, Python >= 3.11;
 see CONTRIBUTING.md) and is skipped elsewhere. TRL has no public loss functions: its losses
@@ -85,6 +85,28 @@ def test_group_advantages_agree_with_trl(tmp_path, scale_rewards: str, method: s
     with torch.no_grad():
         theirs = trainer._generate_and_score_completions(prompts)["advantages"]
     ours = pglib.group_advantages(REWARDS, method).flatten()
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+def test_rloo_advantages_agree_with_trl(tmp_path) -> None:
+    """RLOOTrainer's leave-one-out advantages (beta = 0, normalize_advantages=False)."""
+    args = trl.RLOOConfig(
+        **_common(tmp_path), per_device_train_batch_size=8, num_generations=4,
+        max_completion_length=6, beta=0.0,
+    )  # fmt: skip
+    assert not args.normalize_advantages
+    trainer = trl.RLOOTrainer(
+        model=_model(),
+        reward_funcs=lambda prompts, completions, **_: REWARDS.flatten().tolist(),
+        args=args,
+        train_dataset=datasets.Dataset.from_dict({"prompt": ["w1 w2", "w3"] * 4}),
+        processing_class=_tokenizer(),
+    )
+    trainer.model.train()
+    prompts = [{"prompt": "w1 w2"}] * 4 + [{"prompt": "w3"}] * 4
+    with torch.no_grad():
+        theirs = trainer._generate_and_score_completions(prompts)["advantages"]
+    ours = pglib.group_advantages(REWARDS, "rloo").flatten()
     torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
 
 
