@@ -14,6 +14,7 @@ from pglib import (
     gradients,
     gridworld,
     interactive,
+    lm,
     mdp,
     plotting,
     policies,
@@ -21,6 +22,7 @@ from pglib import (
     reinforce,
     returns,
     rollouts,
+    tasks,
     training,
 )
 from pglib.actor_critic import *
@@ -31,6 +33,7 @@ from pglib.episodes import *
 from pglib.gradients import *
 from pglib.gridworld import *
 from pglib.interactive import *
+from pglib.lm import *
 from pglib.mdp import *
 from pglib.plotting import *
 from pglib.policies import *
@@ -38,6 +41,7 @@ from pglib.ppo import *
 from pglib.reinforce import *
 from pglib.returns import *
 from pglib.rollouts import *
+from pglib.tasks import *
 from pglib.training import *
 
 __version__ = "0.1.0"
@@ -54,6 +58,8 @@ _MODULES = (
     reinforce,
     actor_critic,
     ppo,
+    tasks,
+    lm,
     alignment,
     checkpoints,
     plotting,

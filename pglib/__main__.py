@@ -1,5 +1,11 @@
 """The command line: ``python -m pglib train --algo reinforce --seed 0 --out results.json``.
 
+``pretrain`` pretrains the language model of Chapter 11 (:func:`pglib.pretrain`), saves it
+as a checkpoint at ``--out`` and, with ``--report``, writes a JSON report: the
+configuration, the wall time, the loss history, and the exact success (sampled and greedy,
+overall and per prompt). ``python -m pglib pretrain --out pglib/data/tiny_lm.safetensors``
+regenerates the model the chapters load with :func:`pglib.load_pretrained_lm`.
+
 ``train`` runs REINFORCE (``--algo reinforce``, Chapter 8), A2C (``--algo a2c``, Chapter 9)
 or PPO (``--algo ppo``, Chapter 10; on Pendulum-v1 it starts from
 :data:`pglib.PPO_PENDULUM`) through :func:`pglib.train` for the whole ``--max-steps`` budget
@@ -27,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from pglib.actor_critic import A2CConfig
-from pglib.checkpoints import atomic_write
+from pglib.checkpoints import atomic_write, save_lm
+from pglib.lm import PretrainConfig, exact_greedy_success, exact_success, pretrain
 from pglib.ppo import PPO_PENDULUM, PPOConfig
 from pglib.reinforce import REINFORCEConfig
 from pglib.rollouts import evaluate
@@ -124,20 +131,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device (cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--out", required=True, type=Path, help="where to write the JSON report")
+    p = commands.add_parser(
+        "pretrain",
+        help="pretrain the language model of Chapter 11 and save it",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--seed", type=int, help=f"seeds the weights and data ({PretrainConfig.seed})")
+    p.add_argument("--steps", type=int, help=f"Adam steps ({PretrainConfig.steps})")
+    p.add_argument("--batch-size", type=int, help=f"sequences a step ({PretrainConfig.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam step size ({PretrainConfig.lr})")
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        help=f"share of correct completions in the data ({PretrainConfig.valid_fraction})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--out", required=True, type=Path, help="where to save the model")
+    p.add_argument("--report", type=Path, help="where to write a JSON report (none)")
     return parser
 
 
-def _check_output_path(path: Path) -> None:
+def _check_output_path(path: Path, option: str = "--out") -> None:
     """Fail before training, not after it, when the report cannot be written."""
     if path.is_dir():
-        raise ValueError(f"--out must be a file path, got the directory {str(path)!r}")
+        raise ValueError(f"{option} must be a file path, got the directory {str(path)!r}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ValueError(f"--out must be in an existing directory, got {str(path)!r}")
+        raise ValueError(f"{option} must be in an existing directory, got {str(path)!r}")
     if path.exists() and not path.is_file():  # /dev/full, a FIFO: a rename would replace it
-        raise ValueError(f"--out must be a regular file, got {str(path)!r}")
+        raise ValueError(f"{option} must be a regular file, got {str(path)!r}")
     if not os.access(parent, os.W_OK):
-        raise ValueError(f"--out must be in a writable directory, got {str(path)!r}")
+        raise ValueError(f"{option} must be in a writable directory, got {str(path)!r}")
     try:  # a read-only or full file system only shows when something is written
         with tempfile.TemporaryFile(dir=parent) as probe:
             probe.write(b"{}\n")
@@ -145,7 +169,7 @@ def _check_output_path(path: Path) -> None:
             os.fsync(probe.fileno())
     except OSError as error:
         raise ValueError(
-            f"--out cannot be written: a test write in {str(parent)!r} failed ({error.strerror})"
+            f"{option} cannot be written: a test write in {str(parent)!r} failed ({error.strerror})"
         ) from None
 
 
@@ -220,11 +244,52 @@ def _summary(config: TrainerConfig, report: dict[str, Any], out: Path) -> str:
     )
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    """``pglib pretrain``: train, save the model, write the report, print a summary."""
+    try:
+        _check_output_path(args.out)
+        report_path = getattr(args, "report", None)
+        if report_path is not None:
+            _check_output_path(report_path, "--report")
+        given = vars(args).items()
+        options = {k: v for k, v in given if k not in ("command", "out", "report", "no_progress")}
+        config = PretrainConfig(**options)
+        result = pretrain(config, progress=not getattr(args, "no_progress", False))
+        save_lm(result.model, args.out)
+        success, greedy = exact_success(result.model), exact_greedy_success(result.model)
+        report = {
+            "config": config.to_dict(),
+            "seconds": result.seconds,
+            "exact_success": float(success.mean()),
+            "exact_greedy_success": float(greedy.mean()),
+            "exact_success_per_prompt": success.tolist(),
+            "greedy_success_per_prompt": greedy.tolist(),
+            "losses": result.losses,
+        }
+        if report_path is not None:
+            _write(report_path, report)
+    except ValueError as error:
+        print(f"pglib pretrain: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the disk filled up or the file system turned read-only
+        print(f"pglib pretrain: error: could not write: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"pretrained for {config.steps} steps in {result.seconds:.1f} s; final loss "
+        f"{result.losses[-1]:.3f}; exact success {report['exact_success']:.3f} (per prompt "
+        f"{success.min():.3f}..{success.max():.3f}), greedy "
+        f"{report['exact_greedy_success']:.3f}. Model saved to {args.out}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status:
     0 on success, 2 on bad input (with the reason on stderr), 1 when the report cannot be
     written, 130 after Ctrl-C (with the partial report written). Introduced in Chapter 8."""
     args = _parser().parse_args(argv)
+    if args.command == "pretrain":
+        return _pretrain(args)
     progress = _Progress()
     try:
         _check_output_path(args.out)

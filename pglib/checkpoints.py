@@ -16,7 +16,8 @@ matches the tensors' names and shapes. Each failure is a ``ValueError`` that say
 Writing is atomic: a temporary file in the same directory, then a rename, so a failed
 write never leaves half a file where a good one was.
 
-Every trainer saves its networks with this module. Introduced in Chapter 8.
+Every trainer saves its networks with this module, and the pretrained language model of
+Chapters 11-15 ships as one of these files (:data:`PRETRAINED_LM`). Introduced in Chapter 8.
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ import torch
 from torch import Tensor, nn
 
 from pglib import _checks
+from pglib.lm import TinyLM
 from pglib.policies import MLPCategoricalPolicy
+from pglib.tasks import DigitSumTask
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_policy", "load_policy"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "save_policy",
+    "load_policy",
+    "save_lm",
+    "load_lm",
+    "PRETRAINED_LM",
+    "load_pretrained_lm",
+]
 
 #: The value of the ``format`` metadata entry that marks a pglib checkpoint.
 CHECKPOINT_FORMAT = "pglib-checkpoint-1"
@@ -293,3 +305,61 @@ def load_policy(path: str | Path) -> MLPCategoricalPolicy:
     policy = MLPCategoricalPolicy(obs_dim, n_actions, hidden_sizes, ACTIVATIONS[activation])
     policy.to(dtypes.pop()).load_state_dict(tensors)
     return policy
+
+
+#: The pretrained TinyLM the language-model chapters start from, shipped inside the package.
+#: Regenerate it with ``python -m pglib pretrain --out pglib/data/tiny_lm.safetensors``.
+PRETRAINED_LM = Path(__file__).parent / "data" / "tiny_lm.safetensors"
+
+#: The architecture fields of a saved TinyLM, besides its kind.
+_LM_FIELDS = ("min_target", "max_target", "max_digits", "d_model", "n_layers", "n_heads")
+
+
+def save_lm(model: TinyLM, path: str | Path) -> None:
+    """Save a :class:`pglib.TinyLM` as a checkpoint: its weights, its task and its sizes.
+
+    Read it back with :func:`load_lm`. Introduced in Chapter 11.
+    """
+    _checks.instance("model", model, TinyLM, "a TinyLM")
+    task = model.task
+    sizes = (task.min_target, task.max_target, task.max_digits)
+    values = (*sizes, model.d_model, model.n_layers, model.n_heads)
+    architecture = dict(zip(_LM_FIELDS, values, strict=True))
+    save_checkpoint(path, dict(model.state_dict()), {"kind": "TinyLM", **architecture})
+
+
+def load_lm(path: str | Path) -> TinyLM:
+    """The :class:`pglib.TinyLM` saved by :func:`save_lm`.
+
+    The checkpoint's hash and architecture are verified (a valid task and sizes; every
+    expected weight present with the right shape, one floating dtype, nothing else) before
+    the weights are loaded. Introduced in Chapter 11.
+    """
+    architecture, tensors = load_checkpoint(path)
+    where = f"checkpoint {str(path)!r}"
+    if architecture.get("kind") != "TinyLM" or set(architecture) != {"kind", *_LM_FIELDS}:
+        raise ValueError(
+            f"{where} holds a {architecture.get('kind')!r} with fields {sorted(architecture)}, "
+            f"not a TinyLM with fields {sorted(_LM_FIELDS)}"
+        )
+    try:
+        task = DigitSumTask(*(architecture[name] for name in _LM_FIELDS[:3]))
+        model = TinyLM(task, *(architecture[name] for name in _LM_FIELDS[3:]))
+    except ValueError as error:
+        raise ValueError(f"{where} has an invalid architecture: {error}") from None
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in tensors.items()}
+    dtypes = {t.dtype for t in tensors.values()}
+    if found != expected or len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+        raise ValueError(
+            f"{where} does not match its architecture: expected tensors {expected} of one "
+            f"floating dtype, got {found} with dtypes {sorted(str(d) for d in dtypes)}"
+        )
+    model.to(dtypes.pop()).load_state_dict(tensors)
+    return model
+
+
+def load_pretrained_lm() -> TinyLM:
+    """The pretrained :class:`pglib.TinyLM` the language-model chapters start from
+    (:data:`PRETRAINED_LM`). Introduced in Chapter 11."""
+    return load_lm(PRETRAINED_LM)

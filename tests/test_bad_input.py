@@ -37,6 +37,10 @@ ONE_STEP_TO_5 = pglib.Trajectory(np.array([[0, 5]]), np.array([[0]]), np.zeros((
 POLICY = pglib.MLPCategoricalPolicy(4, 2, hidden_sizes=(4,))
 GAUSSIAN = pglib.DiagonalGaussianPolicy(4, 2, hidden_sizes=(4,))
 TABULAR = pglib.TabularSoftmaxPolicy(THETA)
+TASK = pglib.DigitSumTask()
+LM = pglib.TinyLM(TASK, d_model=8, n_layers=1, n_heads=2)
+SEQ = torch.tensor([[12, 4, 10, 11, 11]])
+SEQ_MASK = torch.tensor([[True, True, False, False]])
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
 
 #: Valid [2] summed log-probs for dpo_loss (and the first two for kto_loss).
@@ -848,6 +852,105 @@ ROWS: dict[str, tuple[Case, ...]] = {
             "policy_logps must be a floating-point torch tensor",
         ),
     ),
+    # --- tasks ------------------------------------------------------------------------------
+    "DigitSumTask": (
+        (lambda: pglib.DigitSumTask(max_digits=0), "max_digits must be a positive integer, got 0"),
+        (lambda: pglib.DigitSumTask(min_target=1.5), "min_target must be a positive integer"),
+        (lambda: pglib.DigitSumTask(9, 5), "max_target must be an integer >= 9, got 5"),
+        (lambda: pglib.DigitSumTask(max_target=40), "max_target must be at most 9 × max_digits"),
+    ),
+    "DigitSumTask.targets": NO_ARGUMENTS,
+    "DigitSumTask.vocab_size": NO_ARGUMENTS,
+    "DigitSumTask.completion_length": NO_ARGUMENTS,
+    "DigitSumTask.token_names": NO_ARGUMENTS,
+    "DigitSumTask.prompts": NO_ARGUMENTS,
+    "DigitSumTask.all_digit_strings": NO_ARGUMENTS,
+    "DigitSumTask.decode": (
+        (lambda: TASK.decode([[12, 4]]), "tokens must be a torch tensor of token ids, got list"),
+        (lambda: TASK.decode(torch.tensor([12, 4])), "tokens must be a torch.long tensor [B, L]"),
+        (lambda: TASK.decode(torch.tensor([[28]])), "tokens must lie in [0, 28), got values 28"),
+    ),
+    "DigitSumTask.reward": (
+        (lambda: TASK.reward(SEQ.float()), "tokens must be a torch.long tensor [B, L]"),
+        (lambda: TASK.reward(SEQ[:, :1]), "tokens must hold a prompt token and at least one"),
+        (lambda: TASK.reward(torch.tensor([[4, 10]])), "tokens[:, 0] must be prompt tokens"),
+        (lambda: TASK.reward(torch.tensor([[12, -1]])), "tokens must lie in [0, 28)"),
+    ),
+    "DigitSumTask.correct_completions": (
+        (lambda: TASK.correct_completions(4), "target must be an integer in [5, 20], got 4"),
+        (lambda: TASK.correct_completions(5.0), "target must be an integer in [5, 20], got 5.0"),
+    ),
+    "DigitSumTask.pretraining_batch": (
+        (lambda: TASK.pretraining_batch(0, torch.Generator()), "batch_size must be a positive"),
+        (lambda: TASK.pretraining_batch(4, 0), "generator must be a torch.Generator, got int"),
+        (
+            lambda: TASK.pretraining_batch(4, torch.Generator(), valid_fraction=1.5),
+            "valid_fraction must be a real number in [0, 1], got 1.5",
+        ),
+    ),
+    # --- lm ---------------------------------------------------------------------------------
+    "TinyLM": (
+        (lambda: pglib.TinyLM("digits"), "task must be a DigitSumTask, got str"),
+        (lambda: pglib.TinyLM(TASK, d_model=0), "d_model must be a positive integer, got 0"),
+        (lambda: pglib.TinyLM(TASK, d_model=10, n_heads=4), "d_model must be a multiple of"),
+        (lambda: pglib.TinyLM(TASK, n_layers=100), "n_layers must be at most 16"),
+    ),
+    "TinyLM.forward": (
+        (lambda: LM(SEQ), "tokens must be a torch.long tensor [B, L] with 1 <= L <= 4"),
+        (lambda: LM(torch.tensor([[12, 40]])), "tokens must lie in [0, 28), got values 12..40"),
+        (lambda: LM(torch.zeros((2, 0), dtype=torch.long)), "with 1 <= L <= 4"),
+    ),
+    "generate": (
+        (lambda: pglib.generate(LM, TASK.prompts(), 0, generator=torch.Generator()), "max_new"),
+        (lambda: pglib.generate(LM, TASK.prompts(), 4, generator=0), "generator must be a"),
+        (
+            lambda: pglib.generate(LM, TASK.prompts()[:, 0], 4, generator=torch.Generator()),
+            "prompts must be a torch.long tensor [B, L]",
+        ),
+        (
+            lambda: pglib.generate(torch.nn.Linear(2, 2), TASK.prompts(), 4, generator=None),
+            "model must be a TinyLM, got Linear",
+        ),
+    ),
+    "greedy_decode": (
+        (lambda: pglib.greedy_decode(LM, TASK.prompts(), 5), "max_new_tokens must be at most 4"),
+        (lambda: pglib.greedy_decode(LM, TASK.prompts().float(), 4), "prompts must be a torch"),
+    ),
+    "sequence_logprobs": (
+        (lambda: pglib.sequence_logprobs(LM, SEQ, SEQ_MASK.long()), "mask must have dtype bool"),
+        (lambda: pglib.sequence_logprobs(LM, SEQ, SEQ_MASK[:, :2].T), "mask must have shape"),
+        (
+            lambda: pglib.sequence_logprobs(LM, SEQ, torch.ones(1, 5, dtype=torch.bool)),
+            "mask must be [B, T] with 1 <= T <= 4",
+        ),
+        (lambda: pglib.sequence_logprobs(LM, SEQ + 30, SEQ_MASK), "tokens must lie in [0, 28)"),
+    ),
+    "exact_success": ((lambda: pglib.exact_success("model"), "model must be a TinyLM, got str"),),
+    "exact_greedy_success": ((lambda: pglib.exact_greedy_success(None), "model must be a TinyLM"),),
+    "exact_kl": (
+        (lambda: pglib.exact_kl(LM, 3), "reference must be a TinyLM, got int"),
+        (
+            lambda: pglib.exact_kl(LM, pglib.TinyLM(pglib.DigitSumTask(5, 9, max_digits=2))),
+            "reference must be a model of the same task as model",
+        ),
+    ),
+    "PretrainConfig": (
+        (lambda: pglib.PretrainConfig(steps=0), "steps must be a positive integer, got 0"),
+        (lambda: pglib.PretrainConfig(lr=NAN), "lr must be a finite positive real number"),
+        (lambda: pglib.PretrainConfig(valid_fraction=-0.1), "valid_fraction must be a real"),
+        (lambda: pglib.PretrainConfig(task=3), "task must be a DigitSumTask, got int"),
+        (lambda: pglib.PretrainConfig(d_model=30, n_heads=4), "d_model must be a multiple of"),
+    ),
+    "PretrainConfig.to_dict": NO_ARGUMENTS,
+    "PretrainResult": (
+        (lambda: pglib.PretrainResult(LM, [1.0, NAN], 1.0), "every loss must be a finite real"),
+        (lambda: pglib.PretrainResult(LM, [1.0], -1.0), "seconds must be a non-negative real"),
+        (lambda: pglib.PretrainResult(None, [], 1.0), "model must be a TinyLM"),
+    ),
+    "pretrain": (
+        (lambda: pglib.pretrain({"steps": 1}), "config must be a PretrainConfig, got dict"),
+        (lambda: pglib.pretrain(pglib.PretrainConfig(), progress=1), "progress must be True"),
+    ),
     # --- checkpoints ------------------------------------------------------------------------
     "save_checkpoint": (
         (
@@ -878,6 +981,15 @@ ROWS: dict[str, tuple[Case, ...]] = {
         ),
         (lambda: pglib.load_policy(TMP / "missing"), "does not exist"),
     ),
+    "save_lm": (
+        (lambda: pglib.save_lm(POLICY, TMP / "lm"), "model must be a TinyLM, got MLPCategorical"),
+        (lambda: pglib.save_lm(LM, TMP), "path must be a file path, got the directory"),
+    ),
+    "load_lm": (
+        (lambda: pglib.load_lm(TMP / "missing"), "does not exist"),
+        (lambda: pglib.load_lm(_bad_checkpoint(TMP, b"\x80\x04K\x01.")), "is a pickle"),
+    ),
+    "load_pretrained_lm": NO_ARGUMENTS,
     # --- plotting ---------------------------------------------------------------------------
     "use_house_style": NO_ARGUMENTS,
     "new_figure": (

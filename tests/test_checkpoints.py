@@ -127,3 +127,44 @@ def test_no_code_path_unpickles() -> None:
         text = source.read_text(encoding="utf-8")
         assert re.search(r"(?<!safetensors\.)torch\.load\(", text) is None, source.name
         assert "weights_only=False" not in text, source.name
+
+
+def test_a_language_model_round_trips_with_its_task(tmp_path) -> None:
+    torch.manual_seed(0)
+    task = pglib.DigitSumTask(min_target=3, max_target=9, max_digits=2)
+    model = pglib.TinyLM(task, d_model=16, n_layers=1, n_heads=2)
+    path = tmp_path / "lm.safetensors"
+    pglib.save_lm(model, path)
+    loaded = pglib.load_lm(path)
+    assert loaded.task == task and (loaded.d_model, loaded.n_layers, loaded.n_heads) == (16, 1, 2)
+    tokens = torch.tensor([[12, 1, 2], [13, 4, 10]])
+    assert torch.equal(loaded(tokens), model(tokens))
+    architecture, _ = load_checkpoint(path)
+    assert architecture == {"kind": "TinyLM", "min_target": 3, "max_target": 9, "max_digits": 2,
+                            "d_model": 16, "n_layers": 1, "n_heads": 2}  # fmt: skip
+    with pytest.raises(ValueError, match=r"holds a 'TinyLM'.*not an MLPCategoricalPolicy"):
+        pglib.load_policy(path)
+
+
+def test_a_language_model_checkpoint_is_checked_against_its_architecture(tmp_path) -> None:
+    model = pglib.TinyLM(pglib.DigitSumTask(max_digits=2, max_target=18), d_model=8, n_heads=2)
+    tensors = dict(model.state_dict())
+    path = tmp_path / "lm.safetensors"
+    fields = {"min_target": 5, "max_target": 18, "max_digits": 2, "n_layers": 2, "n_heads": 2}
+    save_checkpoint(path, tensors, {"kind": "TinyLM", **fields, "d_model": 16})
+    with pytest.raises(ValueError, match="does not match its architecture"):
+        pglib.load_lm(path)
+    save_checkpoint(path, tensors, {"kind": "TinyLM", **fields, "d_model": 8, "max_target": 30})
+    with pytest.raises(ValueError, match="invalid architecture: max_target must be at most 9"):
+        pglib.load_lm(path)
+    pglib.save_policy(pglib.MLPCategoricalPolicy(4, 2), path)
+    with pytest.raises(ValueError, match="not a TinyLM"):
+        pglib.load_lm(path)
+
+
+def test_the_pretrained_language_model_ships_inside_the_package() -> None:
+    assert pglib.PRETRAINED_LM.parent == Path(pglib.__file__).parent / "data"
+    pyproject = (Path(pglib.__file__).parent.parent / "pyproject.toml").read_text()
+    assert 'pglib = ["data/*.safetensors"]' in pyproject  # package data, for pip installs
+    model = pglib.load_pretrained_lm()
+    assert model.task == pglib.DigitSumTask() and model.d_model == 64

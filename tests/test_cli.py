@@ -223,3 +223,25 @@ def test_options_left_out_keep_the_trainers_own_defaults(tmp_path, algo: str, sc
     config = json.loads(out.read_text())["config"]
     assert config["value_baseline"] is False and config["lr_schedule"] == "linear"
     assert config["stop_at_target"] is True
+
+
+def test_pretrain_saves_the_model_and_writes_the_report(tmp_path, capsys) -> None:
+    out, report_path = tmp_path / "lm.safetensors", tmp_path / "lm.json"
+    argv = ["pretrain", "--steps", "20", "--seed", "3", "--no-progress"]
+    assert main([*argv, "--out", str(out), "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["config"]["steps"] == 20 and report["config"]["seed"] == 3
+    assert report["config"]["task"] == {"min_target": 5, "max_target": 20, "max_digits": 3}
+    assert len(report["losses"]) == 20 and len(report["exact_success_per_prompt"]) == 16
+    model = pglib.load_lm(out)
+    assert report["exact_success"] == pytest.approx(pglib.exact_success(model).mean().item())
+    assert f"Model saved to {out}" in capsys.readouterr().out
+
+
+def test_pretrain_refuses_bad_input_before_training(tmp_path, capsys) -> None:
+    out = tmp_path / "lm.safetensors"
+    assert main(["pretrain", "--steps", "0", "--out", str(out)]) == 2
+    assert "steps must be a positive integer, got 0" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(out), "--report", str(tmp_path)]) == 2
+    assert "--report must be a file path, got the directory" in capsys.readouterr().err
+    assert not out.exists()
