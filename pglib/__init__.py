@@ -15,6 +15,7 @@ from pglib import (
     gridworld,
     interactive,
     lm,
+    lm_training,
     mdp,
     plotting,
     policies,
@@ -34,6 +35,7 @@ from pglib.gradients import *
 from pglib.gridworld import *
 from pglib.interactive import *
 from pglib.lm import *
+from pglib.lm_training import *
 from pglib.mdp import *
 from pglib.plotting import *
 from pglib.policies import *
@@ -61,6 +63,7 @@ _MODULES = (
     tasks,
     lm,
     alignment,
+    lm_training,
     checkpoints,
     plotting,
     interactive,

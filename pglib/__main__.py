@@ -6,6 +6,14 @@ configuration, the wall time, the loss history, and the exact success (sampled a
 overall and per prompt). ``python -m pglib pretrain --out pglib/data/tiny_lm.safetensors``
 regenerates the model the chapters load with :func:`pglib.load_pretrained_lm`.
 
+``align`` fine-tunes that model on its reward with REINFORCE, RLOO, GRPO or Dr. GRPO
+(``--method``, Chapters 11 and 12; :func:`pglib.align`) and writes a JSON file with the
+configuration (presets filled in), ``base_success`` and ``final_success`` (exact, over all
+prompts: ``{"sampled": .., "greedy": ..}``), ``kl_to_reference`` (the exact KL to the
+starting model, in nats, averaged over prompts), the training ``seconds`` and the history.
+``python -m pglib align --method grpo --seed 0 --out grpo.json`` gives a row of
+``benchmarks/align.py``'s table.
+
 ``train`` runs REINFORCE (``--algo reinforce``, Chapter 8), A2C (``--algo a2c``, Chapter 9)
 or PPO (``--algo ppo``, Chapter 10; on Pendulum-v1 it starts from
 :data:`pglib.PPO_PENDULUM`) through :func:`pglib.train` for the whole ``--max-steps`` budget
@@ -17,7 +25,8 @@ return of 20 greedy evaluation episodes, and the per-update history. Introduced 
 It never loses a run: ``--out`` is checked (a probe file is written next to it) before
 training starts; the report is written atomically (a temporary file in the same directory,
 then a rename), so an old report is never left half-overwritten; and Ctrl-C writes the
-history so far with ``"interrupted": true`` and exits with status 130 after one line.
+history so far with ``"interrupted": true`` and exits with status 130 after one line
+(``train`` and ``align``).
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from pglib.actor_critic import A2CConfig
+from pglib.alignment import AGGREGATIONS
 from pglib.checkpoints import atomic_write, save_lm
 from pglib.lm import PretrainConfig, exact_greedy_success, exact_success, pretrain
+from pglib.lm_training import ALIGN_METHODS, METHOD_PRESETS, AlignConfig, AlignHistory, align
 from pglib.ppo import PPO_PENDULUM, PPOConfig
 from pglib.reinforce import REINFORCEConfig
 from pglib.rollouts import evaluate
@@ -148,6 +159,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--out", required=True, type=Path, help="where to save the model")
     p.add_argument("--report", type=Path, help="where to write a JSON report (none)")
+    p = commands.add_parser(
+        "align",
+        help="fine-tune the pretrained language model on its reward and write a JSON report",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--method",
+        choices=ALIGN_METHODS,
+        default="grpo",
+        help="reinforce (Chapter 11), rloo, grpo or dr_grpo (Chapter 12)",
+    )
+    p.add_argument("--seed", type=int, help=f"seeds the prompts and sampling ({AlignConfig.seed})")
+    p.add_argument("--updates", type=int, help=f"the budget in updates ({AlignConfig.updates})")
+    p.add_argument("--prompts-per-update", type=int, help=f"({AlignConfig.prompts_per_update})")
+    p.add_argument(
+        "--group-size", type=int, help=f"G, completions a prompt ({AlignConfig.group_size})"
+    )
+    p.add_argument("--lr", type=float, help=f"Adam step size ({AlignConfig.lr})")
+    presets = {k: {m: METHOD_PRESETS[m][k] for m in ALIGN_METHODS} for k in METHOD_PRESETS["grpo"]}
+    p.add_argument("--epochs", type=int, help=f"Adam steps a batch {presets['epochs']}")
+    p.add_argument("--clip-eps", type=float, help=f"ratio clip ε {presets['clip_eps']}")
+    p.add_argument("--beta", type=float, help=f"k3 KL penalty weight {presets['beta']}")
+    p.add_argument("--aggregation", choices=AGGREGATIONS, help=f"{presets['aggregation']}")
+    p.add_argument(
+        "--max-grad-norm", type=float, help=f"gradient-norm clip ({AlignConfig.max_grad_norm})"
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        help=f"updates between exact evaluations ({AlignConfig.eval_every})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--out", required=True, type=Path, help="where to write the JSON report")
     return parser
 
 
@@ -283,6 +327,74 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+class _AlignProgress:
+    """The history as of the last completed update (an ``align`` callback), for Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, Any] = {}
+
+    def __call__(self, history: AlignHistory) -> None:
+        self.history = history.to_dict()
+
+
+def _align_report(config: AlignConfig, history: dict[str, Any], final: bool) -> dict[str, Any]:
+    """The JSON report: the exact success before training and, when ``final``, after it."""
+
+    def success(i: int) -> dict[str, float] | None:
+        if not history.get("eval_success"):
+            return None
+        return {"sampled": history["eval_success"][i], "greedy": history["eval_greedy_success"][i]}
+
+    wall = history.get("wall_seconds") or [0.0]
+    return {
+        "config": config.to_dict(),
+        "base_success": success(0),
+        "final_success": success(-1) if final else None,
+        "kl_to_reference": history["eval_kl"][-1] if final else None,
+        "seconds": wall[-1],
+        "history": history,
+    }
+
+
+def _align(args: argparse.Namespace) -> int:
+    """``pglib align``: train, write the report, print a summary (Ctrl-C keeps the history)."""
+    progress = _AlignProgress()
+    try:
+        _check_output_path(args.out)
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
+        show = not options.pop("no_progress", False)
+        config = AlignConfig(**options)
+        try:
+            history = align(config, progress, progress=show)
+        except KeyboardInterrupt:
+            report = {**_align_report(config, progress.history, False), "interrupted": True}
+            _write(args.out, report)
+            updates = len(progress.history.get("samples", []))
+            print(
+                f"\npglib align: interrupted after {updates} updates; the partial history "
+                f"is in {args.out}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        report = _align_report(config, history.to_dict(), True)
+        _write(args.out, report)
+    except ValueError as error:
+        print(f"pglib align: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the disk filled up or the file system turned read-only
+        print(f"pglib align: error: could not write {args.out}: {error}", file=sys.stderr)
+        return 1
+    base, final = report["base_success"], report["final_success"]
+    print(
+        f"aligned with {config.method} for {config.updates} updates "
+        f"({history.samples[-1]} completions) in {report['seconds']:.1f} s; exact success "
+        f"{base['sampled']:.3f} -> {final['sampled']:.3f} (greedy {base['greedy']:.3f} -> "
+        f"{final['greedy']:.3f}); exact KL to the reference {report['kl_to_reference']:.3f} "
+        f"nats. Report written to {args.out}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status:
     0 on success, 2 on bad input (with the reason on stderr), 1 when the report cannot be
@@ -290,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
         return _pretrain(args)
+    if args.command == "align":
+        return _align(args)
     progress = _Progress()
     try:
         _check_output_path(args.out)

@@ -951,6 +951,45 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.pretrain({"steps": 1}), "config must be a PretrainConfig, got dict"),
         (lambda: pglib.pretrain(pglib.PretrainConfig(), progress=1), "progress must be True"),
     ),
+    # --- lm_training ------------------------------------------------------------------------
+    "AlignConfig": (
+        (lambda: pglib.AlignConfig("ppo"), "method must be one of"),
+        (lambda: pglib.AlignConfig(group_size=1), "group_size must be an integer in [2,"),
+        (lambda: pglib.AlignConfig(updates=0), "updates must be a positive integer, got 0"),
+        (lambda: pglib.AlignConfig(lr=NAN), "lr must be a finite positive real number"),
+        (lambda: pglib.AlignConfig(beta=-0.1), "beta must be a non-negative real"),
+        (
+            lambda: pglib.AlignConfig(clip_eps=0.0),
+            "clip_eps must be a positive real number, got 0.0",
+        ),
+        (lambda: pglib.AlignConfig(epochs=0), "epochs must be a positive integer, got 0"),
+        (lambda: pglib.AlignConfig(aggregation="mean"), "aggregation must be one of"),
+        (lambda: pglib.AlignConfig(max_grad_norm=INF), "max_grad_norm must be a finite"),
+        (lambda: pglib.AlignConfig(eval_every=0.5), "eval_every must be a positive integer"),
+        (lambda: pglib.AlignConfig(seed=-1), "seed must be a non-negative integer, got -1"),
+        (
+            lambda: pglib.AlignConfig(prompts_per_update=1000, group_size=1000),
+            "prompts_per_update × group_size must be at most",
+        ),
+    ),
+    "AlignConfig.advantage": NO_ARGUMENTS,
+    "AlignConfig.to_dict": NO_ARGUMENTS,
+    "AlignHistory": (
+        (lambda: pglib.AlignHistory({}, LM, LM), "config must be an AlignConfig, got dict"),
+        (lambda: pglib.AlignHistory(pglib.AlignConfig(), POLICY, LM), "model must be a TinyLM"),
+        (lambda: pglib.AlignHistory(pglib.AlignConfig(), LM, None), "reference must be a TinyLM"),
+    ),
+    "AlignHistory.to_dict": NO_ARGUMENTS,
+    "align": (
+        (lambda: pglib.align({"method": "grpo"}), "config must be an AlignConfig, got dict"),
+        (lambda: pglib.align(pglib.AlignConfig(), 3), "callback must be callable or None"),
+        (lambda: pglib.align(pglib.AlignConfig(), base=POLICY), "base must be a TinyLM or None"),
+        (lambda: pglib.align(pglib.AlignConfig(), progress="no"), "progress must be True"),
+        (
+            lambda: pglib.align(pglib.AlignConfig(prompts_per_update=17), base=LM),
+            "prompts_per_update must be at most the task's 16 prompts, got 17",
+        ),
+    ),
     # --- checkpoints ------------------------------------------------------------------------
     "save_checkpoint": (
         (

@@ -245,3 +245,112 @@ def test_pretrain_refuses_bad_input_before_training(tmp_path, capsys) -> None:
     assert main(["pretrain", "--out", str(out), "--report", str(tmp_path)]) == 2
     assert "--report must be a file path, got the directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- align ---------------------------------------------------------------------------------
+
+ALIGN_SMALL = ["--updates", "3", "--prompts-per-update", "4", "--group-size", "2"]
+
+
+@pytest.mark.parametrize("method", pglib.ALIGN_METHODS)
+def test_align_writes_the_json_report(tmp_path, capsys, method: str) -> None:
+    out = tmp_path / "align.json"
+    argv = ["align", "--method", method, "--seed", "1", *ALIGN_SMALL, "--eval-every", "3"]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {
+        "config",
+        "base_success",
+        "final_success",
+        "kl_to_reference",
+        "seconds",
+        "history",
+    }
+    assert (
+        report["config"]
+        == pglib.AlignConfig(
+            method, seed=1, updates=3, prompts_per_update=4, group_size=2, eval_every=3
+        ).to_dict()
+    )
+    base = pglib.load_pretrained_lm()
+    assert report["base_success"] == {
+        "sampled": pytest.approx(pglib.exact_success(base).mean().item()),
+        "greedy": pglib.exact_greedy_success(base).mean().item(),
+    }
+    history = report["history"]
+    assert history["eval_update"] == [0, 3] and history["samples"] == [8, 16, 24]
+    assert report["final_success"] == {
+        "sampled": history["eval_success"][-1],
+        "greedy": history["eval_greedy_success"][-1],
+    }
+    assert report["kl_to_reference"] == history["eval_kl"][-1] > 0
+    assert report["seconds"] == history["wall_seconds"][-1]
+    printed = capsys.readouterr().out
+    assert f"aligned with {method} for 3 updates" in printed and str(out) in printed
+
+
+def test_align_options_left_out_keep_the_methods_presets(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    argv = ["align", *ALIGN_SMALL, "--eval-every", "3", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["method"] == "grpo" and config["aggregation"] == "sequence"
+    assert config["beta"] == 0.04 and config["epochs"] == 2
+    assert main([*argv, "--aggregation", "constant", "--beta", "0", "--epochs", "1"]) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["aggregation"] == "constant" and config["beta"] == 0 and config["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--group-size", "1"], "pglib align: error: group_size must be an integer in [2,"),
+        (["--updates", "0"], "pglib align: error: updates must be a positive integer, got 0"),
+        (["--prompts-per-update", "17"], "prompts_per_update must be at most the task's 16"),
+        (["--lr", "nan"], "pglib align: error: lr must be a finite positive real number"),
+    ],
+)
+def test_align_refuses_bad_input_with_a_message(tmp_path, capsys, args, message: str) -> None:
+    out = tmp_path / "r.json"
+    assert main(["align", *args, "--no-progress", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_align_checks_out_before_training(tmp_path, capsys) -> None:
+    assert main(["align", "--out", str(tmp_path)]) == 2
+    assert "pglib align: error: --out must be a file path, got the directory" in (
+        capsys.readouterr().err
+    )
+
+
+def test_align_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    argv = ["align", "--updates", "1000000", "--no-progress", "--out", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pglib", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Imports and the first exact evaluation take a few CPU seconds, then GRPO makes about
+    # 40 updates a second.
+    _wait_for_cpu_seconds(process.pid, 8.0, timeout=180.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pglib align: interrupted after ")
+    assert lines[0].endswith(f"updates; the partial history is in {out}")
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    assert report["final_success"] is None and report["kl_to_reference"] is None
+    assert report["base_success"]["sampled"] == pytest.approx(0.145, abs=0.001)
+    history = report["history"]
+    evaluations = {k: v for k, v in history.items() if k.startswith("eval_")}
+    per_update = {k: v for k, v in history.items() if not k.startswith("eval_")}
+    assert len({len(v) for v in evaluations.values()}) == 1  # whole evaluations only
+    lengths = {len(values) for values in per_update.values()}
+    assert len(lengths) == 1 and (updates := lengths.pop()) >= 1  # whole updates only
+    assert f"after {updates} updates" in lines[0]
