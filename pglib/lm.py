@@ -32,6 +32,7 @@ __all__ = [
     "generate",
     "greedy_decode",
     "sequence_logprobs",
+    "prefix_tree",
     "exact_success",
     "exact_greedy_success",
     "exact_kl",
@@ -180,50 +181,56 @@ def sequence_logprobs(model: TinyLM, tokens: Tensor, mask: Tensor) -> Tensor:
 # --- exact quantities, by enumerating the prefix tree ---------------------------------------
 
 
-@dataclass(frozen=True)
-class _PrefixTree:
-    """Every node (digit prefix) of every prompt, with M = (10^(D+1) − 1)/9 nodes a prompt.
+def _node_rows(digits: int) -> list[slice]:
+    """Rows 0, s, 2s, ... of the 10^D maximal prefixes, with s = 10^(D − k), spell each
+    k-digit prefix once: one slice per depth k = 0..D."""
+    return [slice(None, None, 10 ** (digits - k)) for k in range(digits + 1)]
 
-    ``path_logp`` [N, M]: log P_π(prefix | prompt); ``next_logp`` [N, M, V]: log π(· | prefix);
-    ``completions`` [M, D + 1]: each prefix followed by EOS and PAD, the one completion that
-    ends there well.
+
+def prefix_tree(model: TinyLM) -> tuple[Tensor, Tensor]:
+    """Every node of every prompt's tree of digit prefixes, with its probability and its
+    next-token distribution: (log P_π(prefix | prompt) [N, M], log π(· | prefix) [N, M, V]),
+    float64, without gradients.
+
+    The M = (10^(D+1) − 1)/9 nodes of a prompt are its digit prefixes (the empty one, the 10
+    one-digit ones, ...), in that order; N prompts in target order. One forward pass per
+    prompt over the 10^D maximal prefixes: the model is causal, so position k of the row
+    spelling a prefix gives that prefix's next-token distribution. Every exact expectation
+    over completions is a sum over these nodes (:func:`exact_success`, :func:`exact_kl`).
+    Introduced in Chapter 11.
     """
-
-    path_logp: Tensor
-    next_logp: Tensor
-    completions: Tensor
-
-
-def _prefix_tree(model: TinyLM) -> _PrefixTree:
-    """One forward pass per prompt over the 10^D maximal prefixes: the model is causal, so
-    position k of the row spelling a prefix gives that prefix's next-token distribution."""
-    task, digits = model.task, model.task.max_digits
-    strings = task.all_digit_strings()  # [R, D], R = 10^D
+    _checks.instance("model", model, TinyLM, "a TinyLM")
+    strings = model.task.all_digit_strings()  # [R, D], R = 10^D
+    rows = _node_rows(model.task.max_digits)
     paths, nexts = [], []
     with torch.no_grad():
-        for prompt in task.prompts():
+        for prompt in model.task.prompts():
             tokens = torch.cat([prompt.expand(strings.shape[0], 1), strings], dim=1)
             logp = torch.log_softmax(model(tokens).double(), dim=-1)  # float64 for the sums
             steps = logp[:, :-1].gather(2, strings[..., None])[..., 0]
             path = torch.cat([torch.zeros(len(strings), 1), steps.cumsum(dim=1)], dim=1)
-            # Rows 0, s, 2s, ... with s = 10^(D−k) hold each k-digit prefix once.
-            firsts = [slice(None, None, 10 ** (digits - k)) for k in range(digits + 1)]
-            paths.append(torch.cat([path[rows, k] for k, rows in enumerate(firsts)]))
-            nexts.append(torch.cat([logp[rows, k] for k, rows in enumerate(firsts)]))
-    completions = torch.cat(
+            paths.append(torch.cat([path[at, k] for k, at in enumerate(rows)]))
+            nexts.append(torch.cat([logp[at, k] for k, at in enumerate(rows)]))
+    return torch.stack(paths), torch.stack(nexts)
+
+
+def _node_completions(task: DigitSumTask) -> Tensor:
+    """[M, D + 1]: each node's prefix followed by EOS and PAD, the one completion that ends
+    there well, in :func:`prefix_tree`'s node order."""
+    strings, digits = task.all_digit_strings(), task.max_digits
+    return torch.cat(
         [
             torch.cat(
                 [
-                    strings[rows, :k],
-                    torch.full((len(strings[rows]), 1), EOS),
-                    torch.full((len(strings[rows]), digits - k), PAD),
+                    strings[at, :k],
+                    torch.full((len(strings[at]), 1), EOS),
+                    torch.full((len(strings[at]), digits - k), PAD),
                 ],
                 dim=1,
             )
-            for k, rows in enumerate(firsts)
+            for k, at in enumerate(_node_rows(digits))
         ]
     )
-    return _PrefixTree(torch.stack(paths), torch.stack(nexts), completions)
 
 
 def exact_success(model: TinyLM) -> Tensor:
@@ -235,18 +242,18 @@ def exact_success(model: TinyLM) -> Tensor:
     a completion well. Introduced in Chapter 11.
     """
     _checks.instance("model", model, TinyLM, "a TinyLM")
-    tree = _prefix_tree(model)
+    path_logp, next_logp = prefix_tree(model)
     prompts = model.task.prompts()
-    n_prompts, n_nodes = tree.path_logp.shape
+    n_prompts, n_nodes = path_logp.shape
     sequences = torch.cat(
         [
             prompts.repeat_interleave(n_nodes, dim=0),
-            tree.completions.repeat(n_prompts, 1),
+            _node_completions(model.task).repeat(n_prompts, 1),
         ],
         dim=1,
     )
     rewards = model.task.reward(sequences).double().view(n_prompts, n_nodes)
-    return ((tree.path_logp + tree.next_logp[..., EOS]).exp() * rewards).sum(dim=1)
+    return ((path_logp + next_logp[..., EOS]).exp() * rewards).sum(dim=1)
 
 
 def exact_greedy_success(model: TinyLM) -> Tensor:
@@ -274,10 +281,10 @@ def exact_kl(model: TinyLM, reference: TinyLM) -> Tensor:
             f"reference must be a model of the same task as model ({model.task}), "
             f"got one of {reference.task}"
         )
-    tree, ref = _prefix_tree(model), _prefix_tree(reference)
-    log_ratio = tree.next_logp - ref.next_logp
-    node_kl = (tree.next_logp.exp() * log_ratio).sum(dim=-1)  # [N, M]
-    return (tree.path_logp.exp() * node_kl).sum(dim=1)
+    path_logp, next_logp = prefix_tree(model)
+    _, ref_next_logp = prefix_tree(reference)
+    node_kl = (next_logp.exp() * (next_logp - ref_next_logp)).sum(dim=-1)  # [N, M]
+    return (path_logp.exp() * node_kl).sum(dim=1)
 
 
 # --- pretraining ----------------------------------------------------------------------------

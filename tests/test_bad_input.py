@@ -925,6 +925,10 @@ ROWS: dict[str, tuple[Case, ...]] = {
         ),
         (lambda: pglib.sequence_logprobs(LM, SEQ + 30, SEQ_MASK), "tokens must lie in [0, 28)"),
     ),
+    "prefix_tree": (
+        (lambda: pglib.prefix_tree("model"), "model must be a TinyLM, got str"),
+        (lambda: pglib.prefix_tree(POLICY), "model must be a TinyLM"),
+    ),
     "exact_success": ((lambda: pglib.exact_success("model"), "model must be a TinyLM, got str"),),
     "exact_greedy_success": ((lambda: pglib.exact_greedy_success(None), "model must be a TinyLM"),),
     "exact_kl": (

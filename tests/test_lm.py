@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import pglib
-from pglib.lm import _prefix_tree
 from pglib.tasks import EOS, PAD, TARGET_BASE
 
 TASK = pglib.DigitSumTask()
@@ -123,11 +122,11 @@ def test_exact_success_and_kl_equal_a_brute_force_enumeration() -> None:
 
 
 def test_the_prefix_tree_conserves_probability(base) -> None:
-    tree = _prefix_tree(base)
-    assert tree.path_logp.shape == (16, 1_111) and tree.next_logp.shape == (16, 1_111, 28)
-    ending = tree.next_logp[..., 10:].exp().sum(dim=-1)  # every non-digit ends
+    path_logp, next_logp = pglib.prefix_tree(base)
+    assert path_logp.shape == (16, 1_111) and next_logp.shape == (16, 1_111, 28)
+    ending = next_logp[..., 10:].exp().sum(dim=-1)  # every non-digit ends
     ending[:, -1000:] = 1.0  # after three digits every token ends
-    total = (tree.path_logp.exp() * ending).sum(dim=1)
+    total = (path_logp.exp() * ending).sum(dim=1)
     assert torch.allclose(total, torch.ones(16, dtype=torch.float64), atol=1e-9)
 
 
