@@ -257,6 +257,21 @@ def _expected_shapes(architecture: dict[str, Any]) -> dict[str, tuple[int, ...]]
     return shapes
 
 
+def _matching_dtype(
+    where: str, expected: dict[str, tuple[int, ...]], tensors: dict[str, Tensor]
+) -> torch.dtype:
+    """The one floating dtype of ``tensors``, after checking that their names and shapes are
+    exactly ``expected``: a checkpoint holds the weights of its architecture and nothing else."""
+    found = {name: tuple(t.shape) for name, t in tensors.items()}
+    dtypes = {t.dtype for t in tensors.values()}
+    if found != expected or len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+        raise ValueError(
+            f"{where} does not match its architecture: expected tensors {expected} of one "
+            f"floating dtype, got {found} with dtypes {sorted(str(d) for d in dtypes)}"
+        )
+    return dtypes.pop()
+
+
 def save_policy(policy: MLPCategoricalPolicy, path: str | Path) -> None:
     """Save an MLP categorical policy as a checkpoint: its weights, its sizes and activation.
 
@@ -295,15 +310,9 @@ def load_policy(path: str | Path) -> MLPCategoricalPolicy:
     expected = _expected_shapes(
         {"obs_dim": obs_dim, "n_actions": n_actions, "hidden_sizes": hidden_sizes}
     )
-    found = {name: tuple(t.shape) for name, t in tensors.items()}
-    dtypes = {t.dtype for t in tensors.values()}
-    if found != expected or len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
-        raise ValueError(
-            f"{where} does not match its architecture: expected tensors {expected} of one "
-            f"floating dtype, got {found} with dtypes {sorted(str(d) for d in dtypes)}"
-        )
+    dtype = _matching_dtype(where, expected, tensors)
     policy = MLPCategoricalPolicy(obs_dim, n_actions, hidden_sizes, ACTIVATIONS[activation])
-    policy.to(dtypes.pop()).load_state_dict(tensors)
+    policy.to(dtype).load_state_dict(tensors)
     return policy
 
 
@@ -348,14 +357,7 @@ def load_lm(path: str | Path) -> TinyLM:
     except ValueError as error:
         raise ValueError(f"{where} has an invalid architecture: {error}") from None
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in tensors.items()}
-    dtypes = {t.dtype for t in tensors.values()}
-    if found != expected or len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
-        raise ValueError(
-            f"{where} does not match its architecture: expected tensors {expected} of one "
-            f"floating dtype, got {found} with dtypes {sorted(str(d) for d in dtypes)}"
-        )
-    model.to(dtypes.pop()).load_state_dict(tensors)
+    model.to(_matching_dtype(where, expected, tensors)).load_state_dict(tensors)
     return model
 
 
