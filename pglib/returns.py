@@ -166,11 +166,12 @@ def gae(
     term, trunc = _episode_flags(rewards, terminated, truncated)
     v = _like("values", values, rewards)
     v_next = _like("next_values", next_values, rewards)
-    delta = rewards + gamma * ~term * v_next - v
+    # Flags multiply tensors, never Python floats: γ · (a bool tensor) would be float32.
+    delta = rewards + gamma * (v_next * ~term) - v
     keep_going = ~(term | trunc)
     rows: list[Array] = []
     following = 0.0 * rewards[-1]
     for t in range(rewards.shape[0] - 1, -1, -1):
-        following = delta[t] + gamma * lam * keep_going[t] * following
+        following = delta[t] + gamma * lam * (following * keep_going[t])
         rows.append(following)
     return _stack(rows[::-1], rewards)

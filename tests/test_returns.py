@@ -123,8 +123,9 @@ def test_gae_on_torch_matches_numpy() -> None:
         terminated=torch.tensor(terminated),
         truncated=torch.tensor(truncated),
     )
-    assert isinstance(got, torch.Tensor)
-    np.testing.assert_allclose(got.numpy(), expected)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    # float64 throughout: γ and λ must not pass through float32 on the way (0.9 is not exact)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-15, atol=0)
     # Column 1 ends at t = 1 (truncated): A_1 = δ_1 = 1 + 0.9·0.9 − 0.3; t = 2 restarts.
     assert expected[1, 1] == pytest.approx(1 + 0.9 * 0.9 - 0.3)
     assert expected[2, 1] == pytest.approx(1 - 0.0)
