@@ -20,6 +20,7 @@ from pglib import (
     plotting,
     policies,
     ppo,
+    preferences,
     reinforce,
     returns,
     rollouts,
@@ -40,6 +41,7 @@ from pglib.mdp import *
 from pglib.plotting import *
 from pglib.policies import *
 from pglib.ppo import *
+from pglib.preferences import *
 from pglib.reinforce import *
 from pglib.returns import *
 from pglib.rollouts import *
@@ -62,6 +64,7 @@ _MODULES = (
     ppo,
     tasks,
     lm,
+    preferences,
     alignment,
     lm_training,
     checkpoints,

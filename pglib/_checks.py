@@ -374,6 +374,16 @@ def bool_flags(name: str, flags: object, shape: tuple[int, ...]) -> np.ndarray |
     return flags
 
 
+def long_tensor(name: str, x: object, *, shape: Sequence[int | str | None]) -> torch.Tensor:
+    """A torch.long tensor of ``shape`` (as in :func:`real_array`: a symbol accepts any length),
+    such as a batch of token ids; returned unchanged."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.ndim != len(shape):
+        raise ValueError(
+            f"{name} must be a torch.long tensor {_shape_text(shape)}, got {describe(x)}"
+        )
+    return real_array(name, x, shape=shape)
+
+
 def index_array(name: str, x: object, *, high: int) -> np.ndarray:
     """An integer array (not bool) whose entries lie in [0, high)."""
     x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)

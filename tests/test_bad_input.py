@@ -41,6 +41,7 @@ TASK = pglib.DigitSumTask()
 LM = pglib.TinyLM(TASK, d_model=8, n_layers=1, n_heads=2)
 SEQ = torch.tensor([[12, 4, 10, 11, 11]])
 SEQ_MASK = torch.tensor([[True, True, False, False]])
+NO = torch.tensor([False])
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
 
 #: Valid [2] summed log-probs for dpo_loss (and the first two for kto_loss).
@@ -954,6 +955,62 @@ ROWS: dict[str, tuple[Case, ...]] = {
     "pretrain": (
         (lambda: pglib.pretrain({"steps": 1}), "config must be a PretrainConfig, got dict"),
         (lambda: pglib.pretrain(pglib.PretrainConfig(), progress=1), "progress must be True"),
+    ),
+    # --- preferences ------------------------------------------------------------------------
+    "PreferencePairs": (
+        (lambda: pglib.PreferencePairs(SEQ.float(), SEQ, SEQ_MASK, SEQ_MASK, NO), "chosen must"),
+        (lambda: pglib.PreferencePairs(SEQ, SEQ[:, :3], SEQ_MASK, SEQ_MASK, NO), "rejected must"),
+        (
+            lambda: pglib.PreferencePairs(SEQ, SEQ, SEQ_MASK, SEQ_MASK[:, :2], NO),
+            "rejected_mask must have shape (1, 4), got shape (1, 2)",
+        ),
+        (lambda: pglib.PreferencePairs(SEQ, SEQ, SEQ_MASK, SEQ_MASK, NO.long()), "flipped must"),
+        (
+            lambda: pglib.PreferencePairs(SEQ, SEQ + 1, SEQ_MASK, SEQ_MASK, NO),
+            "chosen and rejected must share each pair's prompt token",
+        ),
+        (lambda: pglib.PreferencePairs(SEQ[:, :1], SEQ[:, :1], NO, NO, NO), "at least one"),
+    ),
+    "sample_preference_pairs": (
+        (lambda: pglib.sample_preference_pairs(POLICY, 4, generator=torch.Generator()), "model"),
+        (
+            lambda: pglib.sample_preference_pairs(LM, 0, generator=torch.Generator()),
+            "n_pairs must be a positive integer, got 0",
+        ),
+        (
+            lambda: pglib.sample_preference_pairs(
+                LM, 4, label_noise=0.6, generator=torch.Generator()
+            ),
+            "label_noise must be a real number in [0, 0.5], got 0.6",
+        ),
+        (
+            lambda: pglib.sample_preference_pairs(
+                LM, 4, label_noise=NAN, generator=torch.Generator()
+            ),
+            "label_noise must be a finite real number",
+        ),
+        (lambda: pglib.sample_preference_pairs(LM, 4, generator=0), "generator must be a torch"),
+        (
+            lambda: pglib.sample_preference_pairs(LM, 10**7, generator=torch.Generator()),
+            "n_pairs must be at most 1,000,000",
+        ),
+    ),
+    "LabelledCompletions": (
+        (lambda: pglib.LabelledCompletions(SEQ, SEQ_MASK.long(), NO, NO), "mask must have dtype"),
+        (lambda: pglib.LabelledCompletions(SEQ[0], SEQ_MASK, NO, NO), "tokens must be a torch"),
+        (lambda: pglib.LabelledCompletions(SEQ, SEQ_MASK, NO.repeat(2), NO), "desirable must"),
+        (lambda: pglib.LabelledCompletions(SEQ, SEQ_MASK, NO, [0]), "flipped must be a bool"),
+    ),
+    "sample_labelled_completions": (
+        (lambda: pglib.sample_labelled_completions(LM, 0, generator=None), "n must be a positive"),
+        (
+            lambda: pglib.sample_labelled_completions(
+                LM, 4, label_noise=-0.1, generator=torch.Generator()
+            ),
+            "label_noise must be a real number in [0, 0.5], got -0.1",
+        ),
+        (lambda: pglib.sample_labelled_completions(LM, 4, generator=1), "generator must be a"),
+        (lambda: pglib.sample_labelled_completions("lm", 4, generator=None), "model must be a"),
     ),
     # --- lm_training ------------------------------------------------------------------------
     "AlignConfig": (
