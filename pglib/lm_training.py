@@ -1,12 +1,18 @@
-"""The language-model trainers: REINFORCE, RLOO, GRPO and Dr. GRPO, one sampling-and-update loop.
+"""The language-model trainers: REINFORCE, RLOO, GRPO and Dr. GRPO on the policy's own
+samples, DPO and KTO on preference data; one loop, with one small update step per family.
 
-Each update draws ``prompts_per_update`` prompts of the task, samples ``group_size``
-completions of each from the current policy (:func:`pglib.generate`), scores them with the
-task's reward, turns the rewards into one advantage per completion, and takes ``epochs``
-full-batch Adam steps on :func:`pglib.grpo_loss`, with ``old_logp`` the sampling log-probs
-(so the first step's ratios are 1) and ``ref_logp`` those of the frozen reference (the model
-training started from). The methods differ only in the advantage and the loss options, named
-variants as in TRL (:data:`METHOD_PRESETS`):
+:func:`align` runs ``updates`` updates; the exact evaluation (every ``eval_every`` updates),
+the history, the progress bar, the callback and the timing are shared, and only the update
+step differs by family (``_STEPS``: ``_group_step``, ``_dpo_step``, ``_kto_step``).
+
+**Group methods** (Chapters 11 and 12). Each update draws ``prompts_per_update`` prompts of
+the task, samples ``group_size`` completions of each from the current policy
+(:func:`pglib.generate`), scores them with the task's reward, turns the rewards into one
+advantage per completion, and takes ``epochs`` full-batch Adam steps on
+:func:`pglib.grpo_loss`, with ``old_logp`` the sampling log-probs (so the first step's ratios
+are 1) and ``ref_logp`` those of the frozen reference (the model training started from).
+The methods differ only in the advantage and the loss options, named variants as in TRL
+(:data:`METHOD_PRESETS`):
 
 - ``"reinforce"``: A = r − the batch's mean reward, one epoch, β = 0, ``"constant"``
   aggregation. With one step from θ_old the ratio is 1 and the clip never acts, so the
@@ -19,9 +25,31 @@ variants as in TRL (:data:`METHOD_PRESETS`):
 - ``"dr_grpo"``: r − the group mean, ``"constant"`` aggregation, β = 0 (Liu et al., 2025),
   clip and epochs as GRPO.
 
+**Preference methods** (Chapters 14 and 15). An update's batch is ``prompts_per_update ×
+group_size`` = 128 preference pairs (DPO) or labelled completions (KTO), each at a uniform
+prompt (the grouping plays no part), labelled by the task's true reward with
+``label_noise``. Offline (the preset), ``pairs`` of them are drawn from the reference once,
+before training (:func:`pglib.sample_preference_pairs`,
+:func:`pglib.sample_labelled_completions`), and each update takes the next batch of shuffled
+passes over them; with ``online=True`` each update draws a fresh batch from the current
+policy instead, and nothing else changes. Each batch gets ``epochs`` full-batch Adam steps on
+
+- ``"dpo"``: :func:`pglib.dpo_loss` of the chosen and the rejected completions' sequence
+  log-probs under the policy and the reference, β = 0.1 (TRL's default; Rafailov et al.,
+  2023);
+- ``"kto"``: :func:`pglib.kto_loss`, β = 0.1 (TRL's default; Ethayarajh et al., 2024), with
+  the reference point z₀ = :func:`pglib.kto_reference_point` of the same batch with its
+  completions rolled by one place (mismatched prompt–completion pairs, as the paper and TRL
+  do), under the current policy and without gradient. The weights: λ_U = 1 and, unless
+  ``desirable_weight`` is set, λ_D = n_U / n_D of the data (the whole offline set, or each
+  online batch), so that λ_D n_D / (λ_U n_U) = 1, the low end of the paper's recommended
+  [1, 4/3]: the few desirable completions (14.5 % at the committed base model) weigh as much
+  in total as the many undesirable ones.
+
 A config field left at None takes its method's preset, so ``AlignConfig("grpo",
 aggregation="constant")`` changes one option of a named method (Chapter 12's length-bias
-experiment). Introduced in Chapter 11 (REINFORCE) and Chapter 12 (the rest).
+experiment); a field the method does not use must stay None. Introduced in Chapter 11
+(REINFORCE), Chapter 12 (the group methods), Chapter 14 (DPO) and Chapter 15 (KTO).
 """
 
 from __future__ import annotations
@@ -38,7 +66,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from pglib import _checks
-from pglib.alignment import AGGREGATIONS, group_advantages, grpo_loss, kl_estimate
+from pglib.alignment import (
+    AGGREGATIONS,
+    dpo_loss,
+    group_advantages,
+    grpo_loss,
+    kl_estimate,
+    kto_loss,
+    kto_reference_point,
+)
 from pglib.checkpoints import load_pretrained_lm
 from pglib.lm import (
     TinyLM,
@@ -48,18 +84,66 @@ from pglib.lm import (
     generate,
     sequence_logprobs,
 )
+from pglib.preferences import (
+    MAX_LABEL_NOISE,
+    MAX_SAMPLES,
+    LabelledCompletions,
+    _sample_pairs,
+    sample_labelled_completions,
+)
 
-__all__ = ["ALIGN_METHODS", "METHOD_PRESETS", "AlignConfig", "AlignHistory", "align"]
+__all__ = [
+    "ALIGN_METHODS",
+    "GROUP_METHODS",
+    "PREFERENCE_METHODS",
+    "METHOD_PRESETS",
+    "AlignConfig",
+    "AlignHistory",
+    "align",
+]
 
+#: The methods that learn from the policy's own samples with a group baseline (Chapter 12).
+GROUP_METHODS = ("reinforce", "rloo", "grpo", "dr_grpo")
+#: The methods that learn from preference data labelled by the true reward (Chapters 14, 15).
+PREFERENCE_METHODS = ("dpo", "kto")
 #: The trainers of this module, by the name ``python -m pglib align --method`` gives them.
-ALIGN_METHODS = ("reinforce", "rloo", "grpo", "dr_grpo")
-#: Each method's loss options: (advantage, epochs, clip_eps, beta, aggregation).
+ALIGN_METHODS = (*GROUP_METHODS, *PREFERENCE_METHODS)
+#: Each method's options: the config fields it uses, with their presets (a field missing
+#: here does not apply to the method and must stay None), and a group method's advantage.
+#: KTO's ``desirable_weight`` preset None means λ_D = n_U / n_D of the data.
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "reinforce": dict(advantage="batch", epochs=1, clip_eps=0.2, beta=0.0, aggregation="constant"),
     "rloo": dict(advantage="rloo", epochs=1, clip_eps=0.2, beta=0.0, aggregation="constant"),
     "grpo": dict(advantage="grpo", epochs=2, clip_eps=0.2, beta=0.04, aggregation="sequence"),
     "dr_grpo": dict(advantage="dr_grpo", epochs=2, clip_eps=0.2, beta=0.0, aggregation="constant"),
+    "dpo": dict(epochs=1, beta=0.1, online=False, pairs=2048, label_noise=0.0),
+    "kto": dict(
+        epochs=1,
+        beta=0.1,
+        online=False,
+        pairs=2048,
+        label_noise=0.0,
+        desirable_weight=None,
+        undesirable_weight=1.0,
+    ),
 }
+#: The config fields that take a method's preset, in the order they are resolved (``online``
+#: before ``pairs``, which only offline data use).
+_OPTIONS = (
+    "epochs",
+    "clip_eps",
+    "beta",
+    "aggregation",
+    "online",
+    "pairs",
+    "label_noise",
+    "desirable_weight",
+    "undesirable_weight",
+)
+#: Online DPO draws at most this many prompts (two completions each) per pair it wants in an
+#: update: a policy that is almost always right (or wrong) at a prompt gives few
+#: right-vs-wrong pairs, and the update then trains on the pairs it got (none: no step).
+ONLINE_PROMPTS_PER_PAIR = 8
 #: Size guards: updates, epochs, and completions per update.
 MAX_UPDATES = 1_000_000
 MAX_EPOCHS = 1_000
@@ -70,21 +154,26 @@ MAX_BATCH = 100_000
 class AlignConfig:
     """One run of a language-model trainer; None fields take ``method``'s preset.
 
-    Introduced in Chapter 11.
+    Introduced in Chapter 11; the preference fields in Chapters 14 and 15.
     """
 
-    method: str = "grpo"  # "reinforce", "rloo", "grpo" or "dr_grpo" (see the module notes)
-    seed: int = 0  # seeds the prompt draws and the sampling
+    method: str = "grpo"  # one of ALIGN_METHODS (see the module notes)
+    seed: int = 0  # seeds the prompt draws, the sampling and the data
     updates: int = 100  # the budget: sampling-and-update rounds
     prompts_per_update: int = 16  # prompts drawn (without replacement) per update
-    group_size: int = 8  # G, completions sampled per prompt
+    group_size: int = 8  # G, completions sampled per prompt (dpo, kto: P × G pairs an update)
     lr: float = 2e-3  # Adam step size
-    epochs: int | None = None  # full-batch Adam steps on each sampled batch
-    clip_eps: float | None = None  # ε of the clipped ratio
-    beta: float | None = None  # weight β of the k3 KL penalty to the reference
-    aggregation: str | None = None  # "sequence", "token" or "constant" (pglib.grpo_loss)
+    epochs: int | None = None  # full-batch Adam steps on each batch
+    clip_eps: float | None = None  # group methods: ε of the clipped ratio
+    beta: float | None = None  # grpo: the k3 KL penalty's weight; dpo, kto: their β
+    aggregation: str | None = None  # group methods: "sequence", "token" or "constant"
     max_grad_norm: float | None = 1.0  # clip the gradient's norm to this (None: off)
     eval_every: int = 10  # exact evaluation every this many updates (and at start and end)
+    online: bool | None = None  # dpo, kto: draw each batch from the current policy
+    pairs: int | None = None  # dpo, kto offline: pairs / labelled completions from the reference
+    label_noise: float | None = None  # dpo, kto: probability that a label is swapped
+    desirable_weight: float | None = None  # kto: λ_D (None: n_U / n_D of the data)
+    undesirable_weight: float | None = None  # kto: λ_U
 
     def __post_init__(self) -> None:
         _checks.choice("method", self.method, ALIGN_METHODS)
@@ -102,14 +191,47 @@ class AlignConfig:
         if self.max_grad_norm is not None:
             norm = _checks.real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
             self._set("max_grad_norm", norm)
-        preset = METHOD_PRESETS[self.method]
-        for name in ("epochs", "clip_eps", "beta", "aggregation"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, preset[name])
+        self._fill_presets()
         _checks.positive_int("epochs", self.epochs, limit=MAX_EPOCHS)
-        self._set("clip_eps", _checks.real("clip_eps", self.clip_eps, low=0.0, low_open=True))
-        self._set("beta", _checks.real("beta", self.beta, low=0.0))
-        _checks.choice("aggregation", self.aggregation, AGGREGATIONS)
+        preference = self.method in PREFERENCE_METHODS  # their β divides: it must be > 0
+        self._set("beta", _checks.real("beta", self.beta, low=0.0, low_open=preference))
+        if self.clip_eps is not None:
+            self._set("clip_eps", _checks.real("clip_eps", self.clip_eps, low=0.0, low_open=True))
+        if self.aggregation is not None:
+            _checks.choice("aggregation", self.aggregation, AGGREGATIONS)
+        if self.pairs is not None:
+            _checks.positive_int("pairs", self.pairs, limit=MAX_SAMPLES)
+        if self.label_noise is not None:
+            noise = _checks.real("label_noise", self.label_noise, low=0.0, high=MAX_LABEL_NOISE)
+            self._set("label_noise", noise)
+        for name in ("desirable_weight", "undesirable_weight"):
+            if getattr(self, name) is not None:
+                self._set(name, _checks.real(name, getattr(self, name), low=0.0, low_open=True))
+
+    def _fill_presets(self) -> None:
+        """Give each field left at None its method's preset; refuse a field set for a method
+        that does not use it (and ``pairs`` with online data, which draw their own)."""
+        preset = METHOD_PRESETS[self.method]
+        for name in _OPTIONS:
+            value = getattr(self, name)
+            if name not in preset:
+                if value is not None:
+                    raise ValueError(
+                        f"{name} does not apply to method {self.method!r} (it uses "
+                        f"{', '.join(k for k in preset if k != 'advantage')}); leave it None, "
+                        f"got {_checks.describe(value)}"
+                    )
+            elif name == "online" and value is not None:
+                object.__setattr__(self, name, _checks.boolean("online", value))
+            elif name == "pairs" and self.online:
+                if value is not None:
+                    raise ValueError(
+                        f"pairs applies to offline data only: with online=True every update "
+                        f"draws its own batch from the policy; leave it None, got "
+                        f"{_checks.describe(value)}"
+                    )
+            elif value is None:
+                object.__setattr__(self, name, preset[name])
 
     def _set(self, name: str, value: float) -> None:
         """Store a NumPy or torch scalar as a Python float, so that the config stays
@@ -118,10 +240,10 @@ class AlignConfig:
             object.__setattr__(self, name, value)
 
     @property
-    def advantage(self) -> str:
-        """The method's advantage: ``"batch"`` (r − batch mean) or a
-        :func:`pglib.group_advantages` method."""
-        return METHOD_PRESETS[self.method]["advantage"]
+    def advantage(self) -> str | None:
+        """A group method's advantage: ``"batch"`` (r − batch mean) or a
+        :func:`pglib.group_advantages` method; None for dpo and kto."""
+        return METHOD_PRESETS[self.method].get("advantage")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-ready dict, presets filled in, with ``"advantage"``."""
@@ -132,28 +254,51 @@ class AlignConfig:
 class AlignHistory:
     """What :func:`align` records, and the trained model and its frozen reference.
 
-    One entry per update:
+    One entry per update, for every method:
 
-    - ``samples``: completions sampled so far; ``wall_seconds``: training seconds so far
-      (the exact evaluations excluded), of which ``sample_seconds`` (generating, scoring and
-      the reference's log-probs) and ``update_seconds`` (the Adam steps), per update;
+    - ``samples``: completions sampled from the policy being trained, so far (0 for offline
+      dpo and kto; online dpo counts the discarded equal-reward pairs' completions too);
+    - ``wall_seconds``: training seconds so far (the exact evaluations excluded), of which
+      ``sample_seconds`` (generating, scoring, the reference's log-probs; the first update's
+      includes drawing the offline data) and ``update_seconds`` (the Adam steps), per update;
+    - ``loss`` and ``grad_norm`` (before clipping): means over the update's Adam steps; the
+      loss is no performance measure (it can be 0 while its gradient is not).
+
+    Group methods only (empty for dpo and kto):
+
     - ``mean_reward``: the mean reward of the update's completions;
     - ``zero_variance_groups``: the share of prompts whose G rewards were all equal (zero
       advantage under every group baseline);
     - ``correct_length``, ``wrong_length``: mean completion length, in tokens with the ending
       token, of the rewarded and the other completions (NaN when there were none);
-    - ``loss``, ``grad_norm`` (before clipping), ``clip_fraction`` (share of completion
-      tokens whose ratio lay outside [1 − ε, 1 + ε]): means over the update's Adam steps;
-      the loss is no performance measure (it can be 0 while its gradient is not);
+    - ``clip_fraction``: the share of completion tokens whose ratio lay outside
+      [1 − ε, 1 + ε], a mean over the update's Adam steps;
     - ``sampled_kl``: the k3 estimate of KL(π ‖ π_ref), summed over each completion's tokens
       and averaged over completions, from the sampled batch.
+
+    dpo and kto only (empty for the group methods), the data first:
+
+    - ``reference_samples``: completions sampled from the reference for the offline data
+      (dpo: discarded equal-reward pairs included), 0 online;
+    - ``preference_data``: preference pairs (dpo) or labelled completions (kto) drawn so
+      far: the offline set from the first update on, or the online batches so far.
+
+    Then the batch's implicit rewards r̂ = β (log π(y|x) − log π_ref(y|x)) and log-probs,
+    as the update's first Adam step saw them (before that step), means over the batch:
+
+    - dpo: ``chosen_reward``, ``rejected_reward``, ``chosen_logp``, ``rejected_logp`` (the
+      policy's sequence log-probs: the chosen ones may fall too), and ``reward_accuracy``,
+      the share of pairs whose chosen completion has the higher implicit reward;
+    - kto: ``desirable_reward``, ``undesirable_reward`` (by label after noise; NaN when a
+      batch has none), ``reference_point`` (z₀ of the first step), and
+      ``desirable_weight`` (the λ_D used).
 
     One entry per exact evaluation (before the first update, every ``eval_every`` updates and
     after the last): ``eval_update`` (updates done), ``eval_success`` and
     ``eval_greedy_success`` (:func:`pglib.exact_success` and
     :func:`pglib.exact_greedy_success`, averaged over all prompts), ``eval_kl``
     (:func:`pglib.exact_kl` to the reference, averaged over all prompts). Introduced in
-    Chapter 11.
+    Chapter 11; the dpo and kto lists in Chapters 14 and 15.
     """
 
     config: AlignConfig
@@ -171,6 +316,17 @@ class AlignHistory:
     grad_norm: list[float] = field(default_factory=list)
     clip_fraction: list[float] = field(default_factory=list)
     sampled_kl: list[float] = field(default_factory=list)
+    reference_samples: list[int] = field(default_factory=list)
+    preference_data: list[int] = field(default_factory=list)
+    chosen_reward: list[float] = field(default_factory=list)
+    rejected_reward: list[float] = field(default_factory=list)
+    chosen_logp: list[float] = field(default_factory=list)
+    rejected_logp: list[float] = field(default_factory=list)
+    reward_accuracy: list[float] = field(default_factory=list)
+    desirable_reward: list[float] = field(default_factory=list)
+    undesirable_reward: list[float] = field(default_factory=list)
+    reference_point: list[float] = field(default_factory=list)
+    desirable_weight: list[float] = field(default_factory=list)
     eval_update: list[int] = field(default_factory=list)
     eval_success: list[float] = field(default_factory=list)
     eval_greedy_success: list[float] = field(default_factory=list)
@@ -194,13 +350,6 @@ class AlignHistory:
         }
 
 
-def _advantages(config: AlignConfig, rewards: Tensor) -> Tensor:
-    """[P, G] rewards -> [P·G] advantages, by the method's baseline."""
-    if config.advantage == "batch":
-        return (rewards - rewards.mean()).flatten()
-    return group_advantages(rewards, config.advantage).flatten()
-
-
 def _evaluate(history: AlignHistory, updates: int) -> None:
     """Append the exact success (sampled and greedy) and the exact KL to the reference."""
     model, reference = history.model, history.reference
@@ -212,6 +361,11 @@ def _evaluate(history: AlignHistory, updates: int) -> None:
 
 def _mean_or_nan(values: Tensor) -> float:
     return float(values.float().mean()) if values.numel() else math.nan
+
+
+def _so_far(counts: list[int], more: int) -> int:
+    """A running total: the last entry of ``counts`` (0 when empty) plus ``more``."""
+    return (counts[-1] if counts else 0) + more
 
 
 def align(
@@ -253,6 +407,42 @@ def align(
             torch.set_num_threads(threads)
 
 
+@dataclass
+class _Run:
+    """What every update step works on: the run's config, the policy being trained, the
+    frozen reference, the history, the optimiser and the run's one generator."""
+
+    config: AlignConfig
+    model: TinyLM
+    reference: TinyLM
+    history: AlignHistory
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+
+    def adam_step(self, loss: Tensor) -> float:
+        """One Adam step on ``loss``, the gradient's norm clipped to ``max_grad_norm``;
+        returns the norm before clipping."""
+        max_norm = self.config.max_grad_norm
+        self.optimizer.zero_grad()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), max_norm if max_norm is not None else math.inf
+        )
+        self.optimizer.step()
+        return float(norm)
+
+    @property
+    def batch_size(self) -> int:
+        """Completions (group methods), pairs (dpo) or labelled completions (kto) an update."""
+        return self.config.prompts_per_update * self.config.group_size
+
+
+#: One update: it appends its method's own history entries and returns the seconds it spent
+#: (sampling, updating). A family's builder (``_STEPS``) prepares what the updates share,
+#: such as offline data, and returns the step.
+Step = Callable[[], tuple[float, float]]
+
+
 def _train(
     config: AlignConfig,
     base: TinyLM,
@@ -262,22 +452,61 @@ def _train(
     model, reference = copy.deepcopy(base).train(), copy.deepcopy(base).eval()
     reference.requires_grad_(False)
     history = AlignHistory(config=config, model=model, reference=reference)
-    task, length = base.task, base.task.completion_length
-    prompts, group = task.prompts(), config.group_size
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    max_norm = config.max_grad_norm if config.max_grad_norm is not None else math.inf
+    start = time.perf_counter()
+    step = _STEPS[config.method](_Run(config, model, reference, history, optimizer, generator))
+    wall = setup = time.perf_counter() - start  # drawing offline data is training time
     _evaluate(history, 0)
     bar = tqdm(range(config.updates), desc=config.method, unit="update", disable=not progress)
-    wall = 0.0
     for update in bar:
         start = time.perf_counter()
-        chosen = torch.randperm(len(prompts), generator=generator)[: config.prompts_per_update]
-        batch = prompts[chosen].repeat_interleave(group, dim=0)  # [P·G, 1], groups adjacent
-        tokens, old_logp, mask = generate(model, batch, length, generator=generator)
-        rewards = task.reward(tokens)
+        sampling, updating = step()
+        wall += time.perf_counter() - start
+        history.wall_seconds.append(wall)
+        history.sample_seconds.append(sampling + (setup if update == 0 else 0.0))
+        history.update_seconds.append(updating)
+        last = update + 1 == config.updates
+        if (update + 1) % config.eval_every == 0 or last:
+            _evaluate(history, update + 1)
+        shown = ("reward", history.mean_reward) if history.mean_reward else ("loss", history.loss)
+        bar.set_postfix(
+            {shown[0]: f"{shown[1][-1]:.2f}", "success": f"{history.eval_success[-1]:.2f}"},
+            refresh=False,
+        )
+        if callback is not None and callback(history):
+            if not last and history.eval_update[-1] != update + 1:
+                _evaluate(history, update + 1)
+            break
+    bar.close()
+    return history
+
+
+# --- the update steps, one family each ------------------------------------------------------
+
+
+def _advantages(config: AlignConfig, rewards: Tensor) -> Tensor:
+    """[P, G] rewards -> [P·G] advantages, by the method's baseline."""
+    if config.advantage == "batch":
+        return (rewards - rewards.mean()).flatten()
+    return group_advantages(rewards, config.advantage).flatten()
+
+
+def _group_step(run: _Run) -> Step:
+    """REINFORCE, RLOO, GRPO, Dr. GRPO: sample P prompts × G completions from the policy,
+    then ``epochs`` steps on :func:`pglib.grpo_loss` with the method's advantages."""
+    config, model, history = run.config, run.model, run.history
+    task = model.task
+    prompts, group, length = task.prompts(), config.group_size, task.completion_length
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        chosen = torch.randperm(len(prompts), generator=run.generator)
+        batch = prompts[chosen[: config.prompts_per_update]].repeat_interleave(group, dim=0)
+        tokens, old_logp, mask = generate(model, batch, length, generator=run.generator)
+        rewards = task.reward(tokens)  # [P·G], groups adjacent
         with torch.no_grad():
-            ref_logp = sequence_logprobs(reference, tokens, mask)
+            ref_logp = sequence_logprobs(run.reference, tokens, mask)
         advantages = _advantages(config, rewards.view(-1, group))
         sampled = time.perf_counter()
         losses, norms, clipped = [], [], []
@@ -294,21 +523,14 @@ def _train(
                 aggregation=config.aggregation,
                 max_completion_length=length,
             )
-            optimizer.zero_grad()
-            loss.backward()
-            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)))
-            optimizer.step()
+            norms.append(run.adam_step(loss))
             losses.append(float(loss.detach()))
             ratio = (logp.detach() - old_logp).exp()[mask]
             clipped.append(float(((ratio - 1).abs() > config.clip_eps).float().mean()))
         done = time.perf_counter()
-        wall += done - start
         lengths, correct = mask.sum(dim=1), rewards > 0
         grouped = rewards.view(-1, group)
-        history.samples.append((update + 1) * len(batch))
-        history.wall_seconds.append(wall)
-        history.sample_seconds.append(sampled - start)
-        history.update_seconds.append(done - sampled)
+        history.samples.append(_so_far(history.samples, len(batch)))
         history.mean_reward.append(float(rewards.mean()))
         history.zero_variance_groups.append(
             float((grouped == grouped[:, :1]).all(dim=1).float().mean())
@@ -320,17 +542,165 @@ def _train(
         history.clip_fraction.append(sum(clipped) / len(clipped))
         k3 = kl_estimate(old_logp, ref_logp, "k3") * mask
         history.sampled_kl.append(float(k3.sum(dim=1).mean()))
-        last = update + 1 == config.updates
-        if (update + 1) % config.eval_every == 0 or last:
-            _evaluate(history, update + 1)
-        bar.set_postfix(
-            reward=f"{history.mean_reward[-1]:.2f}",
-            success=f"{history.eval_success[-1]:.2f}",
-            refresh=False,
+        return sampled - start, done - sampled
+
+    return step
+
+
+def _shuffled_rows(n: int, generator: torch.Generator) -> Callable[[int], Tensor]:
+    """The next k row indices [k] of shuffled passes over n rows, a fresh permutation when one
+    runs out (a batch may straddle two passes), as a data loader with shuffling does."""
+    order = torch.empty(0, dtype=torch.long)
+
+    def take(k: int) -> Tensor:
+        nonlocal order
+        while len(order) < k:
+            order = torch.cat([order, torch.randperm(n, generator=generator)])
+        rows, order = order[:k], order[k:]
+        return rows
+
+    return take
+
+
+def _completion_logps(model: TinyLM, tokens: Tensor, mask: Tensor) -> Tensor:
+    """Sequence log-probs [B] (summed over each completion's tokens) of ``tokens`` [B, 1 + T];
+    B may be 0 (an online DPO batch without pairs), which the model cannot read."""
+    if not len(tokens):
+        return torch.zeros(0)
+    return sequence_logprobs(model, tokens, mask).sum(dim=1)
+
+
+#: The per-update DPO statistics of the history, in the order ``_dpo_step`` computes them.
+_DPO_STATS = ("chosen_reward", "rejected_reward", "chosen_logp", "rejected_logp", "reward_accuracy")
+
+
+def _dpo_step(run: _Run) -> Step:
+    """DPO on preference pairs: offline from the reference (drawn here), or online."""
+    config, history = run.config, run.history
+    if not config.online:
+        offline, drawn = _sample_pairs(
+            run.reference, config.pairs, config.label_noise, run.generator
         )
-        if callback is not None and callback(history):
-            if not last and history.eval_update[-1] != update + 1:
-                _evaluate(history, update + 1)
-            break
-    bar.close()
-    return history
+        next_rows = _shuffled_rows(len(offline), run.generator)
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        if config.online:
+            budget = ONLINE_PROMPTS_PER_PAIR * run.batch_size
+            pairs, sampled_now = _sample_pairs(
+                run.model, run.batch_size, config.label_noise, run.generator, budget
+            )
+        else:
+            pairs, sampled_now = offline[next_rows(run.batch_size)], 0
+        # chosen rows first, then rejected: one forward pass for both
+        tokens = torch.cat([pairs.chosen, pairs.rejected])
+        mask = torch.cat([pairs.chosen_mask, pairs.rejected_mask])
+        with torch.no_grad():
+            ref_chosen, ref_rejected = _completion_logps(run.reference, tokens, mask).chunk(2)
+        sampled = time.perf_counter()
+        losses, norms = [], []
+        stats = dict.fromkeys(_DPO_STATS, math.nan)
+        for epoch in range(config.epochs if len(pairs) else 0):  # an online batch may be empty
+            chosen, rejected = _completion_logps(run.model, tokens, mask).chunk(2)
+            loss, chosen_reward, rejected_reward = dpo_loss(
+                chosen, rejected, ref_chosen, ref_rejected, beta=config.beta
+            )
+            if epoch == 0:
+                accuracy = (chosen_reward > rejected_reward).float().mean()
+                values = (chosen_reward, rejected_reward, chosen.detach(), rejected.detach())
+                stats = dict(
+                    zip(_DPO_STATS, [*map(_mean_or_nan, values), float(accuracy)], strict=True)
+                )
+            norms.append(run.adam_step(loss))
+            losses.append(float(loss.detach()))
+        done = time.perf_counter()
+        for name, value in stats.items():
+            getattr(history, name).append(value)
+        history.samples.append(_so_far(history.samples, sampled_now))
+        history.reference_samples.append(0 if config.online else drawn)
+        history.preference_data.append(
+            _so_far(history.preference_data, len(pairs)) if config.online else len(offline)
+        )
+        history.loss.append(_mean_or_nan(torch.tensor(losses)))  # NaN when no step was taken
+        history.grad_norm.append(_mean_or_nan(torch.tensor(norms)))
+        return sampled - start, done - sampled
+
+    return step
+
+
+def _balanced_weight(desirable: Tensor) -> float:
+    """λ_D = n_U / n_D, so that λ_D n_D = λ_U n_U with λ_U = 1 (1.0 when either is 0)."""
+    n_desirable = int(desirable.sum())
+    n_undesirable = len(desirable) - n_desirable
+    return n_undesirable / n_desirable if n_desirable and n_undesirable else 1.0
+
+
+def _kto_step(run: _Run) -> Step:
+    """KTO on labelled completions: offline from the reference (drawn here), or online."""
+    config, history = run.config, run.history
+
+    def draw(model: TinyLM, n: int) -> LabelledCompletions:
+        return sample_labelled_completions(
+            model, n, label_noise=config.label_noise, generator=run.generator
+        )
+
+    if not config.online:
+        offline = draw(run.reference, config.pairs)
+        offline_weight = _balanced_weight(offline.desirable)
+        next_rows = _shuffled_rows(len(offline), run.generator)
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        data = (
+            draw(run.model, run.batch_size) if config.online else offline[next_rows(run.batch_size)]
+        )
+        weight = config.desirable_weight
+        if weight is None:
+            weight = _balanced_weight(data.desirable) if config.online else offline_weight
+        # the batch, then the same prompts with the completions rolled by one (mismatched)
+        tokens = torch.cat(
+            [data.tokens, torch.cat([data.tokens[:, :1], data.tokens[:, 1:].roll(1, 0)], 1)]
+        )
+        mask = torch.cat([data.mask, data.mask.roll(1, 0)])
+        with torch.no_grad():
+            ref, ref_mismatched = _completion_logps(run.reference, tokens, mask).chunk(2)
+        sampled = time.perf_counter()
+        losses, norms = [], []
+        for epoch in range(config.epochs):
+            logp, mismatched = _completion_logps(run.model, tokens, mask).chunk(2)
+            z0 = kto_reference_point(mismatched.detach(), ref_mismatched)
+            loss, rewards = kto_loss(
+                logp,
+                ref,
+                data.desirable,
+                z0,
+                beta=config.beta,
+                desirable_weight=weight,
+                undesirable_weight=config.undesirable_weight,
+            )
+            if epoch == 0:
+                history.desirable_reward.append(_mean_or_nan(rewards[data.desirable]))
+                history.undesirable_reward.append(_mean_or_nan(rewards[~data.desirable]))
+                history.reference_point.append(float(z0))
+            norms.append(run.adam_step(loss))
+            losses.append(float(loss.detach()))
+        done = time.perf_counter()
+        history.samples.append(_so_far(history.samples, len(data) if config.online else 0))
+        history.reference_samples.append(0 if config.online else len(offline))
+        history.preference_data.append(
+            _so_far(history.preference_data, len(data)) if config.online else len(offline)
+        )
+        history.desirable_weight.append(weight)
+        history.loss.append(sum(losses) / len(losses))
+        history.grad_norm.append(sum(norms) / len(norms))
+        return sampled - start, done - sampled
+
+    return step
+
+
+#: Each method's update-step builder. PPO on the language model adds its own family here.
+_STEPS: dict[str, Callable[[_Run], Step]] = {
+    **dict.fromkeys(GROUP_METHODS, _group_step),
+    "dpo": _dpo_step,
+    "kto": _kto_step,
+}

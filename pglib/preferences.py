@@ -167,16 +167,27 @@ def sample_preference_pairs(
     always wrong). Seeded by ``generator`` only. Introduced in Chapter 13.
     """
     n_pairs, noise = _check_sampling(model, n_pairs, "n_pairs", label_noise, generator)
+    return _sample_pairs(model, n_pairs, noise, generator)[0]
+
+
+def _sample_pairs(
+    model: TinyLM,
+    n_pairs: int,
+    noise: float,
+    generator: torch.Generator,
+    max_prompts: int | None = None,
+) -> tuple[PreferencePairs, int]:
+    """:func:`sample_preference_pairs` on checked arguments, and the number of completions
+    sampled, discarded pairs included (the data cost :func:`pglib.align` records). With
+    ``max_prompts``, drawing stops after that many prompts, with fewer pairs (maybe none)
+    when they ran out, instead of the ValueError."""
+    budget = MAX_DRAWS_PER_PAIR * n_pairs if max_prompts is None else max_prompts
     kept: list[tuple[Tensor, ...]] = []
     n_kept = drawn = 0
-    while n_kept < n_pairs:
-        if drawn > MAX_DRAWS_PER_PAIR * n_pairs:
-            raise ValueError(
-                f"model must give right-vs-wrong pairs (one completion of reward 1, one of "
-                f"0), got {n_kept} of {n_pairs} in {drawn:,} prompts"
-            )
-        share = n_kept / drawn if n_kept else 0.25  # about the base model's share
-        size = min(MAX_ROUND, math.ceil(1.2 * (n_pairs - n_kept) / share) + 16)
+    while n_kept < n_pairs and drawn < budget:
+        share = max(n_kept, 1) / max(drawn, 4)  # the share kept so far; 1/4 at first
+        wanted = math.ceil(1.2 * (n_pairs - n_kept) / share) + 16
+        size = min(MAX_ROUND, wanted, budget - drawn)
         tokens, mask, reward = _sample(model, size, 2, generator)
         tokens, mask, reward = tokens.view(size, 2, -1), mask.view(size, 2, -1), reward.view(-1, 2)
         flip = torch.rand(size, generator=generator) < noise
@@ -198,8 +209,13 @@ def sample_preference_pairs(
         )
         n_kept += int(keep.sum())
         drawn += size
+    if n_kept < n_pairs and max_prompts is None:
+        raise ValueError(
+            f"model must give right-vs-wrong pairs (one completion of reward 1, one of 0), "
+            f"got {n_kept} of {n_pairs} in {drawn:,} prompts"
+        )
     columns = [torch.cat(parts)[:n_pairs] for parts in zip(*kept, strict=True)]
-    return PreferencePairs(*columns)
+    return PreferencePairs(*columns), 2 * drawn
 
 
 def sample_labelled_completions(
