@@ -1,4 +1,5 @@
-"""Language-model trainers benchmark: REINFORCE, RLOO, GRPO and Dr. GRPO on the digit-sum task.
+"""Language-model trainers benchmark: REINFORCE, RLOO, GRPO, Dr. GRPO, DPO and KTO on the digit-sum
+task.
 
 Every method trains from the committed base model (``pglib.load_pretrained_lm()``) with its
 defaults, ``pglib.align(pglib.AlignConfig(method, seed=s, eval_every=5))`` (100 updates of
@@ -7,7 +8,9 @@ defaults, ``pglib.align(pglib.AlignConfig(method, seed=s, eval_every=5))`` (100 
 updates instead of 10, which changes no training number (evaluations draw no random numbers
 and their time is not counted). One more row, ``grpo, constant``, is GRPO with
 ``aggregation="constant"``, everything else the same: with ``grpo`` (``"sequence"``) it is
-Chapter 12's length-bias experiment.
+Chapter 12's length-bias experiment. ``dpo`` and ``kto`` train on 2,048 preference pairs or
+labelled completions drawn from the base model before training (their presets: 128 a batch,
+β = 0.1); ``dpo, online`` and ``kto, online`` draw every batch from the current policy.
 
 Scores, per run:
 
@@ -19,7 +22,10 @@ Scores, per run:
 - the training seconds and completions sampled at the first evaluation with an exact success
   of at least 0.8 and 0.9 (checked every 5 updates, so it can be late by up to 4 updates);
 - the length gap: mean length of the wrong completions minus that of the right ones, in
-  tokens, averaged over the sampled batches of the last 10 updates.
+  tokens, averaged over the sampled batches of the last 10 updates (group methods only);
+- the data used: completions sampled from the policy being trained, and for DPO and KTO the
+  preference pairs or labelled completions used and the completions sampled from the base
+  model to make the offline ones (medians over seeds).
 
 Runs take turns method by method within each seed, one at a time, torch at one thread.
 ``python benchmarks/align.py`` prints the tables of ``benchmarks/README.md``; ``--quick`` is a
@@ -47,6 +53,10 @@ ROWS = (
     ("grpo", "grpo", {}),
     ("dr_grpo", "dr_grpo", {}),
     ("grpo, constant", "grpo", {"aggregation": "constant"}),
+    ("dpo", "dpo", {}),
+    ("dpo, online", "dpo", {"online": True}),
+    ("kto", "kto", {}),
+    ("kto, online", "kto", {"online": True}),
 )
 THRESHOLDS = (0.8, 0.9)
 EVAL_EVERY = 5
@@ -67,6 +77,9 @@ class Run:
     sampling_share: float
     reached: dict[float, tuple[float, int] | None]  # threshold -> (seconds, completions)
     length_gap: float
+    samples: int  # completions sampled from the policy being trained
+    preference_data: int  # pairs (dpo) or labelled completions (kto) used; 0 otherwise
+    reference_samples: int  # completions sampled from the base model for offline data
 
 
 def score(history: pglib.AlignHistory) -> Run:
@@ -103,11 +116,16 @@ def score(history: pglib.AlignHistory) -> Run:
         sampling_share=sampling / (sampling + updating),
         reached=reached,
         length_gap=statistics.fmean(gaps) if gaps else math.nan,
+        samples=history.samples[-1],
+        preference_data=history.preference_data[-1] if history.preference_data else 0,
+        reference_samples=history.reference_samples[-1] if history.reference_samples else 0,
     )
 
 
 def spread(values: list[float], digits: int = 3) -> str:
-    """mean [min–max]."""
+    """mean [min–max], or "—" when there are no values (NaN: a method without them)."""
+    if all(math.isnan(v) for v in values):
+        return "—"
     return (
         f"{statistics.fmean(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
     )
@@ -123,13 +141,26 @@ def time_to(runs: list[Run], threshold: float) -> str:
     return f"{seconds:.2f} s, {samples:,.0f} completions ({len(hits)}/{len(runs)})"
 
 
+def data_used(runs: list[Run], name: str) -> str:
+    """Median completions from the policy; for DPO and KTO, the preference data and the base
+    model's completions behind it."""
+    policy = f"{statistics.median(r.samples for r in runs):,.0f} from the policy"
+    if not any(r.preference_data for r in runs):
+        return policy
+    kind = "pairs" if name.startswith("dpo") else "labelled"
+    used = statistics.median(r.preference_data for r in runs)
+    reference = statistics.median(r.reference_samples for r in runs)
+    return f"{policy}; {used:,.0f} {kind}, {reference:,.0f} from the base"
+
+
 def summary_table(results: dict[str, list[Run]]) -> str:
     lines = [
         "| method | seeds | exact success: mean [min–max] | greedy success (mean) "
         "| exact KL to base, nats | training s (median) | ms per update (median) "
         "| sampling share of time | to 0.8: median s, completions (runs) "
-        "| to 0.9: median s, completions (runs) | length gap, wrong − right, tokens |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| to 0.9: median s, completions (runs) | length gap, wrong − right, tokens "
+        "| data used (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, runs in results.items():
         lines.append(
@@ -140,7 +171,7 @@ def summary_table(results: dict[str, list[Run]]) -> str:
             f"| {statistics.median(r.ms_per_update for r in runs):.1f} "
             f"| {statistics.fmean(r.sampling_share for r in runs):.0%} "
             f"| {time_to(runs, 0.8)} | {time_to(runs, 0.9)} "
-            f"| {spread([r.length_gap for r in runs], 2)} |"
+            f"| {spread([r.length_gap for r in runs], 2)} | {data_used(runs, name)} |"
         )
     return "\n".join(lines)
 
@@ -194,7 +225,10 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"\nSummary ({updates} updates of 16 prompts × 8 completions):\n")
+    print(
+        f"\nSummary ({updates} updates of 16 × 8 = 128 completions, preference pairs or "
+        "labelled completions):\n"
+    )
     print(summary_table(results))
     print("\nAgainst the targets of issue 13:\n")
     print(targets_table(results))

@@ -7,7 +7,10 @@ overall and per prompt). ``python -m pglib pretrain --out pglib/data/tiny_lm.saf
 regenerates the model the chapters load with :func:`pglib.load_pretrained_lm`.
 
 ``align`` fine-tunes that model on its reward with REINFORCE, RLOO, GRPO or Dr. GRPO
-(``--method``, Chapters 11 and 12; :func:`pglib.align`) and writes a JSON file with the
+(``--method``, Chapters 11 and 12), or on preference data labelled by that reward with DPO
+or KTO (Chapters 14 and 15; ``--pairs``, ``--online``, ``--label-noise``, and KTO's
+``--desirable-weight``, ``--undesirable-weight``) (:func:`pglib.align`), and writes a JSON
+file with the
 configuration (presets filled in), ``base_success`` and ``final_success`` (exact, over all
 prompts: ``{"sampled": .., "greedy": ..}``), ``kl_to_reference`` (the exact KL to the
 starting model, in nats, averaged over prompts), the training ``seconds`` and the history.
@@ -168,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
         "--method",
         choices=ALIGN_METHODS,
         default="grpo",
-        help="reinforce (Chapter 11), rloo, grpo or dr_grpo (Chapter 12)",
+        help="reinforce (Chapter 11), rloo, grpo, dr_grpo (Chapter 12), dpo (Chapter 14) or "
+        "kto (Chapter 15)",
     )
     p.add_argument("--seed", type=int, help=f"seeds the prompts and sampling ({AlignConfig.seed})")
     p.add_argument("--updates", type=int, help=f"the budget in updates ({AlignConfig.updates})")
@@ -177,11 +181,31 @@ def _parser() -> argparse.ArgumentParser:
         "--group-size", type=int, help=f"G, completions a prompt ({AlignConfig.group_size})"
     )
     p.add_argument("--lr", type=float, help=f"Adam step size ({AlignConfig.lr})")
-    presets = {k: {m: METHOD_PRESETS[m][k] for m in ALIGN_METHODS} for k in METHOD_PRESETS["grpo"]}
+    presets = {
+        name: {m: preset[name] for m, preset in METHOD_PRESETS.items() if name in preset}
+        for name in ("epochs", "clip_eps", "beta", "aggregation", "pairs", "undesirable_weight")
+    }
     p.add_argument("--epochs", type=int, help=f"Adam steps a batch {presets['epochs']}")
     p.add_argument("--clip-eps", type=float, help=f"ratio clip ε {presets['clip_eps']}")
-    p.add_argument("--beta", type=float, help=f"k3 KL penalty weight {presets['beta']}")
+    p.add_argument(
+        "--beta", type=float, help=f"grpo: k3 KL penalty weight; dpo, kto: β {presets['beta']}"
+    )
     p.add_argument("--aggregation", choices=AGGREGATIONS, help=f"{presets['aggregation']}")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        help=f"dpo, kto offline: pairs / labelled completions from the base {presets['pairs']}",
+    )
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="dpo, kto: draw every batch from the current policy (off: offline data)",
+    )
+    p.add_argument("--label-noise", type=float, help="dpo, kto: P(a label is swapped) (0)")
+    p.add_argument("--desirable-weight", type=float, help="kto: λ_D (n_undesirable / n_desirable)")
+    p.add_argument(
+        "--undesirable-weight", type=float, help=f"kto: λ_U {presets['undesirable_weight']}"
+    )
     p.add_argument(
         "--max-grad-norm", type=float, help=f"gradient-norm clip ({AlignConfig.max_grad_norm})"
     )
@@ -385,9 +409,13 @@ def _align(args: argparse.Namespace) -> int:
         print(f"pglib align: error: could not write {args.out}: {error}", file=sys.stderr)
         return 1
     base, final = report["base_success"], report["final_success"]
+    data = f"{history.samples[-1]} completions"
+    if history.preference_data:
+        kind = "pairs" if config.method == "dpo" else "labelled completions"
+        data += f" from the policy, {history.preference_data[-1]} {kind}"
     print(
         f"aligned with {config.method} for {config.updates} updates "
-        f"({history.samples[-1]} completions) in {report['seconds']:.1f} s; exact success "
+        f"({data}) in {report['seconds']:.1f} s; exact success "
         f"{base['sampled']:.3f} -> {final['sampled']:.3f} (greedy {base['greedy']:.3f} -> "
         f"{final['greedy']:.3f}); exact KL to the reference {report['kl_to_reference']:.3f} "
         f"nats. Report written to {args.out}"

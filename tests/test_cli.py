@@ -252,7 +252,7 @@ def test_pretrain_refuses_bad_input_before_training(tmp_path, capsys) -> None:
 ALIGN_SMALL = ["--updates", "3", "--prompts-per-update", "4", "--group-size", "2"]
 
 
-@pytest.mark.parametrize("method", pglib.ALIGN_METHODS)
+@pytest.mark.parametrize("method", pglib.GROUP_METHODS)
 def test_align_writes_the_json_report(tmp_path, capsys, method: str) -> None:
     out = tmp_path / "align.json"
     argv = ["align", "--method", method, "--seed", "1", *ALIGN_SMALL, "--eval-every", "3"]
@@ -289,6 +289,49 @@ def test_align_writes_the_json_report(tmp_path, capsys, method: str) -> None:
     assert f"aligned with {method} for 3 updates" in printed and str(out) in printed
 
 
+@pytest.mark.parametrize(
+    ("method", "options", "config"),
+    [
+        ("dpo", ["--pairs", "16", "--label-noise", "0.1"], dict(pairs=16, label_noise=0.1)),
+        ("dpo", ["--online"], dict(online=True)),
+        (
+            "kto",
+            ["--pairs", "16", "--desirable-weight", "3", "--undesirable-weight", "0.5"],
+            dict(pairs=16, desirable_weight=3.0, undesirable_weight=0.5),
+        ),
+        ("kto", ["--online", "--label-noise", "0.2"], dict(online=True, label_noise=0.2)),
+    ],
+)
+def test_align_dpo_and_kto_write_the_same_report(tmp_path, capsys, method, options, config):
+    out = tmp_path / "align.json"
+    argv = ["align", "--method", method, "--seed", "2", *ALIGN_SMALL, *options]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {
+        "config",
+        "base_success",
+        "final_success",
+        "kl_to_reference",
+        "seconds",
+        "history",
+    }
+    expected = pglib.AlignConfig(
+        method, seed=2, updates=3, prompts_per_update=4, group_size=2, **config
+    )
+    assert report["config"] == expected.to_dict()
+    history = report["history"]
+    online = config.get("online", False)
+    assert history["preference_data"] == ([8, 16, 24] if online else [16, 16, 16])
+    assert (history["samples"][-1] > 0) == online
+    assert report["final_success"]["sampled"] == history["eval_success"][-1]
+    assert report["kl_to_reference"] == history["eval_kl"][-1] > 0
+    assert report["seconds"] == history["wall_seconds"][-1]
+    kind = "pairs" if method == "dpo" else "labelled completions"
+    printed = capsys.readouterr().out
+    assert f"aligned with {method} for 3 updates" in printed
+    assert f" from the policy, {history['preference_data'][-1]} {kind})" in printed
+
+
 def test_align_options_left_out_keep_the_methods_presets(tmp_path) -> None:
     out = tmp_path / "r.json"
     argv = ["align", *ALIGN_SMALL, "--eval-every", "3", "--no-progress", "--out", str(out)]
@@ -308,6 +351,10 @@ def test_align_options_left_out_keep_the_methods_presets(tmp_path) -> None:
         (["--updates", "0"], "pglib align: error: updates must be a positive integer, got 0"),
         (["--prompts-per-update", "17"], "prompts_per_update must be at most the task's 16"),
         (["--lr", "nan"], "pglib align: error: lr must be a finite positive real number"),
+        (["--pairs", "8"], "pglib align: error: pairs does not apply to method 'grpo'"),
+        (["--method", "dpo", "--online", "--pairs", "8"], "pairs applies to offline data only"),
+        (["--method", "kto", "--label-noise", "0.6"], "label_noise must be a real number in"),
+        (["--method", "dpo", "--desirable-weight", "2"], "desirable_weight does not apply"),
     ],
 )
 def test_align_refuses_bad_input_with_a_message(tmp_path, capsys, args, message: str) -> None:
@@ -351,6 +398,6 @@ def test_align_ctrl_c_writes_the_partial_history_and_exits_130(tmp_path) -> None
     evaluations = {k: v for k, v in history.items() if k.startswith("eval_")}
     per_update = {k: v for k, v in history.items() if not k.startswith("eval_")}
     assert len({len(v) for v in evaluations.values()}) == 1  # whole evaluations only
-    lengths = {len(values) for values in per_update.values()}
+    lengths = {len(values) for values in per_update.values() if values}  # grpo's own lists
     assert len(lengths) == 1 and (updates := lengths.pop()) >= 1  # whole updates only
     assert f"after {updates} updates" in lines[0]
