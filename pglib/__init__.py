@@ -23,6 +23,7 @@ from pglib import (
     preferences,
     reinforce,
     returns,
+    reward_model,
     rollouts,
     tasks,
     training,
@@ -44,6 +45,7 @@ from pglib.ppo import *
 from pglib.preferences import *
 from pglib.reinforce import *
 from pglib.returns import *
+from pglib.reward_model import *
 from pglib.rollouts import *
 from pglib.tasks import *
 from pglib.training import *
@@ -66,6 +68,7 @@ _MODULES = (
     lm,
     preferences,
     alignment,
+    reward_model,
     lm_training,
     checkpoints,
     plotting,

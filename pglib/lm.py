@@ -103,11 +103,18 @@ class TinyLM(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """Logits [B, L, V] of the next token after each position of tokens [B, L]."""
         tokens = _check_tokens("tokens", tokens, self, high=self.context_length)
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln_final(x))
+        return self.head(_trunk_features(self, tokens))
+
+
+def _trunk_features(model: nn.Module, tokens: Tensor) -> Tensor:
+    """The trunk's output [B, L, d_model] after the final LayerNorm, for checked ``tokens``
+    [B, L]: the part :class:`TinyLM` shares with :class:`pglib.ScalarLM`, which put
+    different heads on it."""
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    x = model.token_embedding(tokens) + model.position_embedding(positions)
+    for block in model.blocks:
+        x = block(x)
+    return model.ln_final(x)
 
 
 # --- sampling and log-probs -----------------------------------------------------------------

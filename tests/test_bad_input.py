@@ -42,6 +42,11 @@ LM = pglib.TinyLM(TASK, d_model=8, n_layers=1, n_heads=2)
 SEQ = torch.tensor([[12, 4, 10, 11, 11]])
 SEQ_MASK = torch.tensor([[True, True, False, False]])
 NO = torch.tensor([False])
+SCALAR = pglib.ScalarLM(TASK, d_model=8, n_layers=1, n_heads=2)
+#: One valid pair (chosen and rejected: SEQ) for the reward-model functions.
+PAIRS = pglib.PreferencePairs(SEQ, SEQ, SEQ_MASK, SEQ_MASK, NO)
+#: Valid [1, 4] log-probs (policy, reference) and [1] scores for token_rewards.
+TOKEN_BATCH = (-torch.ones(1, 4), -torch.ones(1, 4), torch.ones(1))
 STATS = pglib.gradient_statistics(torch.randn(4, 9, 5, generator=torch.Generator().manual_seed(0)))
 
 #: Valid [2] summed log-probs for dpo_loss (and the first two for kto_loss).
@@ -955,6 +960,113 @@ ROWS: dict[str, tuple[Case, ...]] = {
     "pretrain": (
         (lambda: pglib.pretrain({"steps": 1}), "config must be a PretrainConfig, got dict"),
         (lambda: pglib.pretrain(pglib.PretrainConfig(), progress=1), "progress must be True"),
+    ),
+    # --- reward_model -----------------------------------------------------------------------
+    "ScalarLM": (
+        (lambda: pglib.ScalarLM("digits"), "task must be a DigitSumTask, got str"),
+        (lambda: pglib.ScalarLM(TASK, d_model=10, n_heads=4), "d_model must be a multiple of"),
+        (lambda: pglib.ScalarLM(TASK, n_layers=0), "n_layers must be a positive integer, got 0"),
+        (lambda: pglib.ScalarLM.from_lm(SCALAR), "lm must be a TinyLM, got ScalarLM"),
+        (lambda: pglib.ScalarLM.from_lm(None), "lm must be a TinyLM, got NoneType"),
+    ),
+    "ScalarLM.forward": (
+        (lambda: SCALAR(SEQ.float()), "tokens must be a torch.long tensor [B, L]"),
+        (lambda: SCALAR(torch.zeros(1, 6, dtype=torch.long)), "with 1 <= L <= 5"),
+        (lambda: SCALAR(SEQ + 20), "tokens must lie in [0, 28)"),
+    ),
+    "reward_scores": (
+        (lambda: pglib.reward_scores(LM, SEQ, SEQ_MASK), "model must be a ScalarLM, got TinyLM"),
+        (lambda: pglib.reward_scores(SCALAR, SEQ, SEQ_MASK.long()), "mask must"),
+        (lambda: pglib.reward_scores(SCALAR, SEQ, SEQ_MASK & False), "at least one token"),
+        (lambda: pglib.reward_scores(SCALAR, SEQ, SEQ_MASK[:, :0]), "mask must be a non-empty"),
+        (
+            lambda: pglib.reward_scores(SCALAR, SEQ, torch.ones(1, 5, dtype=torch.bool)),
+            "mask must be [B, T] with B = 1 and T < 5",
+        ),
+        (lambda: pglib.reward_scores(SCALAR, SEQ[0], SEQ_MASK), "tokens must be a torch.long"),
+    ),
+    "preference_accuracy": (
+        (lambda: pglib.preference_accuracy(LM, PAIRS), "model must be a ScalarLM, got TinyLM"),
+        (lambda: pglib.preference_accuracy(SCALAR, (SEQ, SEQ)), "pairs must be a PreferencePairs"),
+    ),
+    "RewardModelConfig": (
+        (lambda: pglib.RewardModelConfig(epochs=0), "epochs must be a positive integer, got 0"),
+        (lambda: pglib.RewardModelConfig(batch_size=1.5), "batch_size must be a positive integer"),
+        (lambda: pglib.RewardModelConfig(lr=0.0), "lr must be a positive real number, got 0.0"),
+        (lambda: pglib.RewardModelConfig(held_out=1.0), "held_out must be a real number in [0, 1)"),
+        (lambda: pglib.RewardModelConfig(held_out=NAN), "held_out must be a finite real number"),
+        (lambda: pglib.RewardModelConfig(seed=-1), "seed must be a non-negative integer, got -1"),
+    ),
+    "RewardModelConfig.to_dict": NO_ARGUMENTS,
+    "RewardModelResult": (
+        (lambda: pglib.RewardModelResult(LM, [], 0.5, 0.5, 1, 0, 1.0), "model must be a ScalarLM"),
+        (
+            lambda: pglib.RewardModelResult(SCALAR, [NAN], 0.5, 0.5, 1, 0, 1.0),
+            "every loss must be a finite real",
+        ),
+        (
+            lambda: pglib.RewardModelResult(SCALAR, [], 1.5, 0.5, 1, 0, 1.0),
+            "train_accuracy must be a real number in [0, 1], got 1.5",
+        ),
+        (
+            lambda: pglib.RewardModelResult(SCALAR, [], 0.5, 0.5, 0, 0, 1.0),
+            "train_pairs must be a positive integer, got 0",
+        ),
+        (
+            lambda: pglib.RewardModelResult(SCALAR, [], 0.5, 0.5, 1, 0, -1.0),
+            "seconds must be a non-negative real",
+        ),
+    ),
+    "train_reward_model": (
+        (
+            lambda: pglib.train_reward_model((SEQ, SEQ)),
+            "pairs must be a PreferencePairs, got tuple",
+        ),
+        (lambda: pglib.train_reward_model(PAIRS, {"epochs": 1}), "config must be a RewardModel"),
+        (lambda: pglib.train_reward_model(PAIRS, base=SCALAR), "base must be a TinyLM or None"),
+        (lambda: pglib.train_reward_model(PAIRS, progress="no"), "progress must be True"),
+        (
+            lambda: pglib.train_reward_model(PAIRS, pglib.RewardModelConfig(held_out=0.9)),
+            "pairs must leave at least one training pair after holding out 0.9 of them, got 1",
+        ),
+    ),
+    "token_rewards": (
+        (lambda: pglib.token_rewards(*TOKEN_BATCH[:3], SEQ_MASK.float(), 0.1), "mask must"),
+        (lambda: pglib.token_rewards(*TOKEN_BATCH[:3], SEQ_MASK & False, 0.1), "at least one"),
+        (
+            lambda: pglib.token_rewards(TOKEN_BATCH[0][:, :3], *TOKEN_BATCH[1:3], SEQ_MASK, 0.1),
+            "logp must have shape (1, 4), got shape (1, 3)",
+        ),
+        (
+            lambda: pglib.token_rewards(
+                TOKEN_BATCH[0], TOKEN_BATCH[1] * NAN, TOKEN_BATCH[2], SEQ_MASK, 0.1
+            ),
+            "ref_logp must contain only finite numbers",
+        ),
+        (
+            lambda: pglib.token_rewards(*TOKEN_BATCH[:2], torch.zeros(2), SEQ_MASK, 0.1),
+            "scores must have the shape of logp[:, 0], (1,), got (2,)",
+        ),
+        (lambda: pglib.token_rewards(*TOKEN_BATCH[:3], SEQ_MASK, -0.1), "beta must be a non-neg"),
+    ),
+    "token_advantages": (
+        (lambda: pglib.token_advantages(*TOKEN_BATCH[:2], SEQ_MASK.long(), 0.95), "mask must"),
+        (
+            lambda: pglib.token_advantages(TOKEN_BATCH[0].long(), TOKEN_BATCH[1], SEQ_MASK, 0.95),
+            "rewards must be a floating-point torch tensor",
+        ),
+        (
+            lambda: pglib.token_advantages(TOKEN_BATCH[0], TOKEN_BATCH[1][:, :2], SEQ_MASK, 0.95),
+            "values must have the shape of rewards, (1, 4), got (1, 2)",
+        ),
+        (
+            lambda: pglib.token_advantages(*TOKEN_BATCH[:2], SEQ_MASK, 1.5),
+            "lam must be a real number in [0, 1], got 1.5",
+        ),
+        (
+            lambda: pglib.token_advantages(*TOKEN_BATCH[:2], SEQ_MASK, 0.9, gamma=NAN),
+            "gamma must be a finite real number",
+        ),
     ),
     # --- preferences ------------------------------------------------------------------------
     "PreferencePairs": (
