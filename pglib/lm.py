@@ -249,17 +249,22 @@ def exact_success(model: TinyLM) -> Tensor:
     a completion well. Introduced in Chapter 11.
     """
     _checks.instance("model", model, TinyLM, "a TinyLM")
-    path_logp, next_logp = prefix_tree(model)
-    prompts = model.task.prompts()
+    return _tree_success(model.task, prefix_tree(model))
+
+
+def _tree_success(task: DigitSumTask, tree: tuple[Tensor, Tensor]) -> Tensor:
+    """:func:`exact_success` from the model's :func:`prefix_tree`."""
+    path_logp, next_logp = tree
+    prompts = task.prompts()
     n_prompts, n_nodes = path_logp.shape
     sequences = torch.cat(
         [
             prompts.repeat_interleave(n_nodes, dim=0),
-            _node_completions(model.task).repeat(n_prompts, 1),
+            _node_completions(task).repeat(n_prompts, 1),
         ],
         dim=1,
     )
-    rewards = model.task.reward(sequences).double().view(n_prompts, n_nodes)
+    rewards = task.reward(sequences).double().view(n_prompts, n_nodes)
     return ((path_logp + next_logp[..., EOS]).exp() * rewards).sum(dim=1)
 
 
@@ -288,10 +293,25 @@ def exact_kl(model: TinyLM, reference: TinyLM) -> Tensor:
             f"reference must be a model of the same task as model ({model.task}), "
             f"got one of {reference.task}"
         )
-    path_logp, next_logp = prefix_tree(model)
-    _, ref_next_logp = prefix_tree(reference)
+    return _tree_kl(prefix_tree(model), prefix_tree(reference))
+
+
+def _tree_kl(tree: tuple[Tensor, Tensor], reference_tree: tuple[Tensor, Tensor]) -> Tensor:
+    """:func:`exact_kl` from the model's and the reference's :func:`prefix_tree`."""
+    (path_logp, next_logp), (_, ref_next_logp) = tree, reference_tree
     node_kl = (next_logp.exp() * (next_logp - ref_next_logp)).sum(dim=-1)  # [N, M]
     return (path_logp.exp() * node_kl).sum(dim=1)
+
+
+def _exact_success_and_kl(
+    model: TinyLM, reference_tree: tuple[Tensor, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """(:func:`exact_success` of ``model``, :func:`exact_kl` of ``model`` to a reference), the
+    same values from one :func:`prefix_tree` of ``model`` and the reference's tree computed
+    once by the caller: a trainer that evaluates every few updates against one frozen
+    reference needs one tree a call instead of three."""
+    tree = prefix_tree(model)
+    return _tree_success(model.task, tree), _tree_kl(tree, reference_tree)
 
 
 # --- pretraining ----------------------------------------------------------------------------

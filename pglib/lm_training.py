@@ -78,10 +78,10 @@ from pglib.alignment import (
 from pglib.checkpoints import load_pretrained_lm
 from pglib.lm import (
     TinyLM,
+    _exact_success_and_kl,
     exact_greedy_success,
-    exact_kl,
-    exact_success,
     generate,
+    prefix_tree,
     sequence_logprobs,
 )
 from pglib.preferences import (
@@ -350,13 +350,14 @@ class AlignHistory:
         }
 
 
-def _evaluate(history: AlignHistory, updates: int) -> None:
-    """Append the exact success (sampled and greedy) and the exact KL to the reference."""
-    model, reference = history.model, history.reference
+def _evaluate(history: AlignHistory, updates: int, reference_tree: tuple[Tensor, Tensor]) -> None:
+    """Append the exact success (sampled and greedy) and the exact KL to the reference, whose
+    :func:`pglib.prefix_tree` ``reference_tree`` the run computes once (it is frozen)."""
+    success, kl = _exact_success_and_kl(history.model, reference_tree)
     history.eval_update.append(updates)
-    history.eval_success.append(float(exact_success(model).mean()))
-    history.eval_greedy_success.append(float(exact_greedy_success(model).mean()))
-    history.eval_kl.append(float(exact_kl(model, reference).mean()))
+    history.eval_success.append(float(success.mean()))
+    history.eval_greedy_success.append(float(exact_greedy_success(history.model).mean()))
+    history.eval_kl.append(float(kl.mean()))
 
 
 def _mean_or_nan(values: Tensor) -> float:
@@ -457,7 +458,8 @@ def _train(
     start = time.perf_counter()
     step = _STEPS[config.method](_Run(config, model, reference, history, optimizer, generator))
     wall = setup = time.perf_counter() - start  # drawing offline data is training time
-    _evaluate(history, 0)
+    reference_tree = prefix_tree(reference)
+    _evaluate(history, 0, reference_tree)
     bar = tqdm(range(config.updates), desc=config.method, unit="update", disable=not progress)
     for update in bar:
         start = time.perf_counter()
@@ -468,7 +470,7 @@ def _train(
         history.update_seconds.append(updating)
         last = update + 1 == config.updates
         if (update + 1) % config.eval_every == 0 or last:
-            _evaluate(history, update + 1)
+            _evaluate(history, update + 1, reference_tree)
         shown = ("reward", history.mean_reward) if history.mean_reward else ("loss", history.loss)
         bar.set_postfix(
             {shown[0]: f"{shown[1][-1]:.2f}", "success": f"{history.eval_success[-1]:.2f}"},
@@ -476,7 +478,7 @@ def _train(
         )
         if callback is not None and callback(history):
             if not last and history.eval_update[-1] != update + 1:
-                _evaluate(history, update + 1)
+                _evaluate(history, update + 1, reference_tree)
             break
     bar.close()
     return history

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import pglib
+from pglib.lm import _exact_success_and_kl
 from pglib.tasks import EOS, PAD, TARGET_BASE
 
 TASK = pglib.DigitSumTask()
@@ -119,6 +120,15 @@ def test_exact_success_and_kl_equal_a_brute_force_enumeration() -> None:
     assert torch.allclose(pglib.exact_success(model), success, rtol=0, atol=1e-5)
     assert torch.allclose(pglib.exact_kl(model, reference), kl, rtol=0, atol=1e-5)
     assert kl.min() > 0.01  # two different random models: the check is not 0 = 0
+
+
+def test_success_and_kl_from_a_precomputed_reference_tree_are_identical() -> None:
+    model, reference = _model(TINY, 1), _model(TINY, 2)
+    success, kl = _exact_success_and_kl(model, pglib.prefix_tree(reference))
+    # the same float64 sums over the same trees: equal bit for bit, not only close
+    assert success.equal(pglib.exact_success(model))
+    assert kl.equal(pglib.exact_kl(model, reference))
+    assert kl.min() > 0.01  # two different models: not 0 = 0
 
 
 def test_the_prefix_tree_conserves_probability(base) -> None:
