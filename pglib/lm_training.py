@@ -1,9 +1,10 @@
-"""The language-model trainers: REINFORCE, RLOO, GRPO and Dr. GRPO on the policy's own
+"""The language-model trainers: REINFORCE, RLOO, GRPO, Dr. GRPO and PPO on the policy's own
 samples, DPO and KTO on preference data; one loop, with one small update step per family.
 
 :func:`align` runs ``updates`` updates; the exact evaluation (every ``eval_every`` updates),
 the history, the progress bar, the callback and the timing are shared, and only the update
-step differs by family (``_STEPS``: ``_group_step``, ``_dpo_step``, ``_kto_step``).
+step differs by family (``_STEPS``: ``_group_step``, ``_ppo_step``, ``_dpo_step``,
+``_kto_step``).
 
 **Group methods** (Chapters 11 and 12). Each update draws ``prompts_per_update`` prompts of
 the task, samples ``group_size`` completions of each from the current policy
@@ -24,6 +25,21 @@ The methods differ only in the advantage and the loss options, named variants as
   penalty with β = 0.04 and two epochs per batch (Shao et al., 2024);
 - ``"dr_grpo"``: r − the group mean, ``"constant"`` aggregation, β = 0 (Liu et al., 2025),
   clip and epochs as GRPO.
+
+**PPO on tokens** (Chapter 13; Ouyang et al., 2022, as TRL's PPOTrainer). Each update samples
+P × G completions as above and scores them: ``"ppo"`` with the task's reward, ``"rlhf_ppo"``
+with a reward model's (:func:`pglib.reward_scores`; one passed to :func:`align`, or one
+fitted on ``pairs`` reference pairs with ``label_noise`` before the first update). Every
+completion token gets the reward −β (log π_old − log π_ref), β = 0.05, and the last one the
+score as well (:func:`pglib.token_rewards`); a value model gives the advantages by GAE with
+γ = 1 and λ = ``gae_lambda`` = 0.95, each completion one episode
+(:func:`pglib.token_advantages`), whitened over the batch's tokens. ``epochs`` = 4
+full-batch Adam steps then take the clipped objective (:func:`pglib.clipped_surrogate_terms`,
+ε = 0.2, a mean over the batch's completion tokens) on the policy and the clipped value loss
+(:func:`pglib.value_loss`, the same ε) on the value model, with its own Adam at the same
+``lr`` (one learning rate, as TRL). The value model is a :class:`pglib.ScalarLM` with the
+reference's trunk and a zero head: the same start for both methods (TRL starts it from the
+reward model's, which ``"ppo"`` does not have).
 
 **Preference methods** (Chapters 14 and 15). An update's batch is ``prompts_per_update ×
 group_size`` = 128 preference pairs (DPO) or labelled completions (KTO), each at a uniform
@@ -49,7 +65,8 @@ policy instead, and nothing else changes. Each batch gets ``epochs`` full-batch 
 A config field left at None takes its method's preset, so ``AlignConfig("grpo",
 aggregation="constant")`` changes one option of a named method (Chapter 12's length-bias
 experiment); a field the method does not use must stay None. Introduced in Chapter 11
-(REINFORCE), Chapter 12 (the group methods), Chapter 14 (DPO) and Chapter 15 (KTO).
+(REINFORCE), Chapter 12 (the group methods), Chapter 13 (PPO), Chapter 14 (DPO) and
+Chapter 15 (KTO).
 """
 
 from __future__ import annotations
@@ -84,6 +101,7 @@ from pglib.lm import (
     prefix_tree,
     sequence_logprobs,
 )
+from pglib.ppo import _explained_variance, clipped_surrogate_terms, value_loss
 from pglib.preferences import (
     MAX_LABEL_NOISE,
     MAX_SAMPLES,
@@ -91,11 +109,20 @@ from pglib.preferences import (
     _sample_pairs,
     sample_labelled_completions,
 )
+from pglib.reward_model import (
+    RewardModelConfig,
+    ScalarLM,
+    reward_scores,
+    token_advantages,
+    token_rewards,
+    train_reward_model,
+)
 
 __all__ = [
     "ALIGN_METHODS",
     "GROUP_METHODS",
     "PREFERENCE_METHODS",
+    "PPO_METHODS",
     "METHOD_PRESETS",
     "AlignConfig",
     "AlignHistory",
@@ -106,8 +133,10 @@ __all__ = [
 GROUP_METHODS = ("reinforce", "rloo", "grpo", "dr_grpo")
 #: The methods that learn from preference data labelled by the true reward (Chapters 14, 15).
 PREFERENCE_METHODS = ("dpo", "kto")
+#: PPO with a value model on the task's reward or on a learned reward model's (Chapter 13).
+PPO_METHODS = ("ppo", "rlhf_ppo")
 #: The trainers of this module, by the name ``python -m pglib align --method`` gives them.
-ALIGN_METHODS = (*GROUP_METHODS, *PREFERENCE_METHODS)
+ALIGN_METHODS = (*GROUP_METHODS, *PPO_METHODS, *PREFERENCE_METHODS)
 #: Each method's options: the config fields it uses, with their presets (a field missing
 #: here does not apply to the method and must stay None), and a group method's advantage.
 #: KTO's ``desirable_weight`` preset None means λ_D = n_U / n_D of the data.
@@ -116,6 +145,10 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "rloo": dict(advantage="rloo", epochs=1, clip_eps=0.2, beta=0.0, aggregation="constant"),
     "grpo": dict(advantage="grpo", epochs=2, clip_eps=0.2, beta=0.04, aggregation="sequence"),
     "dr_grpo": dict(advantage="dr_grpo", epochs=2, clip_eps=0.2, beta=0.0, aggregation="constant"),
+    "ppo": dict(epochs=4, clip_eps=0.2, beta=0.05, gae_lambda=0.95),
+    "rlhf_ppo": dict(
+        epochs=4, clip_eps=0.2, beta=0.05, gae_lambda=0.95, pairs=2048, label_noise=0.0
+    ),
     "dpo": dict(epochs=1, beta=0.1, online=False, pairs=2048, label_noise=0.0),
     "kto": dict(
         epochs=1,
@@ -134,6 +167,7 @@ _OPTIONS = (
     "clip_eps",
     "beta",
     "aggregation",
+    "gae_lambda",
     "online",
     "pairs",
     "label_noise",
@@ -144,6 +178,9 @@ _OPTIONS = (
 #: update: a policy that is almost always right (or wrong) at a prompt gives few
 #: right-vs-wrong pairs, and the update then trains on the pairs it got (none: no step).
 ONLINE_PROMPTS_PER_PAIR = 8
+#: rlhf_ppo's own reward model: passes over its pairs (:class:`pglib.RewardModelConfig`'s
+#: other fields as preset); on 2,000 reference pairs, 5 epochs gave held-out accuracy 0.86.
+REWARD_MODEL_EPOCHS = 5
 #: Size guards: updates, epochs, and completions per update.
 MAX_UPDATES = 1_000_000
 MAX_EPOCHS = 1_000
@@ -154,7 +191,8 @@ MAX_BATCH = 100_000
 class AlignConfig:
     """One run of a language-model trainer; None fields take ``method``'s preset.
 
-    Introduced in Chapter 11; the preference fields in Chapters 14 and 15.
+    Introduced in Chapter 11; ``gae_lambda`` in Chapter 13, the preference fields in
+    Chapters 14 and 15 (``pairs`` and ``label_noise`` also in 13, for rlhf_ppo's reward model).
     """
 
     method: str = "grpo"  # one of ALIGN_METHODS (see the module notes)
@@ -164,14 +202,15 @@ class AlignConfig:
     group_size: int = 8  # G, completions sampled per prompt (dpo, kto: P × G pairs an update)
     lr: float = 2e-3  # Adam step size
     epochs: int | None = None  # full-batch Adam steps on each batch
-    clip_eps: float | None = None  # group methods: ε of the clipped ratio
-    beta: float | None = None  # grpo: the k3 KL penalty's weight; dpo, kto: their β
+    clip_eps: float | None = None  # group and ppo methods: ε of the clipped ratio (ppo: value)
+    beta: float | None = None  # grpo: k3 penalty's weight; ppo: per-token k1's; dpo, kto: β
     aggregation: str | None = None  # group methods: "sequence", "token" or "constant"
+    gae_lambda: float | None = None  # ppo, rlhf_ppo: λ of the token-level GAE
     max_grad_norm: float | None = 1.0  # clip the gradient's norm to this (None: off)
     eval_every: int = 10  # exact evaluation every this many updates (and at start and end)
     online: bool | None = None  # dpo, kto: draw each batch from the current policy
-    pairs: int | None = None  # dpo, kto offline: pairs / labelled completions from the reference
-    label_noise: float | None = None  # dpo, kto: probability that a label is swapped
+    pairs: int | None = None  # dpo, kto offline, rlhf_ppo: pairs / labelled completions drawn
+    label_noise: float | None = None  # dpo, kto, rlhf_ppo: probability that a label is swapped
     desirable_weight: float | None = None  # kto: λ_D (None: n_U / n_D of the data)
     undesirable_weight: float | None = None  # kto: λ_U
 
@@ -199,6 +238,8 @@ class AlignConfig:
             self._set("clip_eps", _checks.real("clip_eps", self.clip_eps, low=0.0, low_open=True))
         if self.aggregation is not None:
             _checks.choice("aggregation", self.aggregation, AGGREGATIONS)
+        if self.gae_lambda is not None:
+            self._set("gae_lambda", _checks.unit_interval("gae_lambda", self.gae_lambda))
         if self.pairs is not None:
             _checks.positive_int("pairs", self.pairs, limit=MAX_SAMPLES)
         if self.label_noise is not None:
@@ -242,7 +283,7 @@ class AlignConfig:
     @property
     def advantage(self) -> str | None:
         """A group method's advantage: ``"batch"`` (r − batch mean) or a
-        :func:`pglib.group_advantages` method; None for dpo and kto."""
+        :func:`pglib.group_advantages` method; None for the other methods."""
         return METHOD_PRESETS[self.method].get("advantage")
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,7 +293,8 @@ class AlignConfig:
 
 @dataclass
 class AlignHistory:
-    """What :func:`align` records, and the trained model and its frozen reference.
+    """What :func:`align` records, the trained model, its frozen reference, and for rlhf_ppo
+    the ``reward_model`` it used (:class:`pglib.ScalarLM`; None for the other methods).
 
     One entry per update, for every method:
 
@@ -260,13 +302,14 @@ class AlignHistory:
       dpo and kto; online dpo counts the discarded equal-reward pairs' completions too);
     - ``wall_seconds``: training seconds so far (the exact evaluations excluded), of which
       ``sample_seconds`` (generating, scoring, the reference's log-probs; the first update's
-      includes drawing the offline data) and ``update_seconds`` (the Adam steps), per update;
+      includes drawing the offline data, or rlhf_ppo's reward model) and ``update_seconds``
+      (the Adam steps), per update;
     - ``loss`` and ``grad_norm`` (before clipping): means over the update's Adam steps; the
       loss is no performance measure (it can be 0 while its gradient is not).
 
-    Group methods only (empty for dpo and kto):
+    Group methods, ppo and rlhf_ppo (empty for dpo and kto):
 
-    - ``mean_reward``: the mean reward of the update's completions;
+    - ``mean_reward``: the mean (true) task reward of the update's completions;
     - ``zero_variance_groups``: the share of prompts whose G rewards were all equal (zero
       advantage under every group baseline);
     - ``correct_length``, ``wrong_length``: mean completion length, in tokens with the ending
@@ -276,7 +319,20 @@ class AlignHistory:
     - ``sampled_kl``: the k3 estimate of KL(π ‖ π_ref), summed over each completion's tokens
       and averaged over completions, from the sampled batch.
 
-    dpo and kto only (empty for the group methods), the data first:
+    ppo and rlhf_ppo only (empty for the others):
+
+    - ``proxy_reward``: the mean score the policy was trained on, of the update's
+      completions: the reward model's for rlhf_ppo (its rise beside a falling
+      ``eval_success`` is over-optimisation), the task reward (= ``mean_reward``) for ppo;
+    - ``value_loss``: :func:`pglib.value_loss`, a mean over the update's Adam steps;
+    - ``explained_variance``: 1 − Var(R − V)/Var(R) over the batch's completion tokens, V the
+      value model's outputs before the update and R the GAE returns it regresses on (1:
+      perfect, ≤ 0: no better than a constant);
+    - rlhf_ppo: ``reward_model_seconds``, the seconds spent drawing the reward model's pairs
+      and fitting it (part of ``wall_seconds``; 0 when a reward model was passed in), and,
+      as for dpo, ``reference_samples`` and ``preference_data`` (its pairs; 0 when passed in).
+
+    dpo and kto only (empty for the others, but rlhf_ppo's data counts), the data first:
 
     - ``reference_samples``: completions sampled from the reference for the offline data
       (dpo: discarded equal-reward pairs included), 0 online;
@@ -304,6 +360,7 @@ class AlignHistory:
     config: AlignConfig
     model: TinyLM
     reference: TinyLM
+    reward_model: ScalarLM | None = None
     samples: list[int] = field(default_factory=list)
     wall_seconds: list[float] = field(default_factory=list)
     sample_seconds: list[float] = field(default_factory=list)
@@ -316,6 +373,10 @@ class AlignHistory:
     grad_norm: list[float] = field(default_factory=list)
     clip_fraction: list[float] = field(default_factory=list)
     sampled_kl: list[float] = field(default_factory=list)
+    proxy_reward: list[float] = field(default_factory=list)
+    value_loss: list[float] = field(default_factory=list)
+    explained_variance: list[float] = field(default_factory=list)
+    reward_model_seconds: list[float] = field(default_factory=list)
     reference_samples: list[int] = field(default_factory=list)
     preference_data: list[int] = field(default_factory=list)
     chosen_reward: list[float] = field(default_factory=list)
@@ -336,11 +397,13 @@ class AlignHistory:
         _checks.instance("config", self.config, AlignConfig, "an AlignConfig")
         _checks.instance("model", self.model, TinyLM, "a TinyLM")
         _checks.instance("reference", self.reference, TinyLM, "a TinyLM")
+        if self.reward_model is not None:
+            _checks.instance("reward_model", self.reward_model, ScalarLM, "a ScalarLM or None")
 
     def to_dict(self) -> dict[str, Any]:
         """The per-update and per-evaluation lists as plain JSON-ready Python values (NaN
         becomes ``None``)."""
-        skip = ("config", "model", "reference")
+        skip = ("config", "model", "reference", "reward_model")
         return {
             f.name: [
                 None if isinstance(v, float) and math.isnan(v) else v for v in getattr(self, f.name)
@@ -375,9 +438,17 @@ def align(
     *,
     base: TinyLM | None = None,
     progress: bool = True,
+    reward_model: ScalarLM | None = None,
 ) -> AlignHistory:
     """Fine-tune a copy of ``base`` (default: :func:`pglib.load_pretrained_lm`) on its task's
     reward with ``config.method``; ``base`` itself is neither changed nor trained.
+
+    rlhf_ppo trains on ``reward_model``'s scores, a :class:`pglib.ScalarLM` of ``base``'s
+    task used as given (neither trained nor copied; ``config.pairs`` and
+    ``config.label_noise`` then go unused), or, when it is None, on a reward model fitted in
+    the run (:func:`pglib.train_reward_model`, from ``base``'s trunk, ``REWARD_MODEL_EPOCHS``
+    epochs) on ``config.pairs`` preference pairs drawn from the reference with
+    ``config.label_noise``. The other methods take no reward model.
 
     Runs ``config.updates`` updates (the module notes give one), or until
     ``callback(history)`` returns True after an update. The reference is a frozen copy of
@@ -391,6 +462,13 @@ def align(
     if base is not None:
         _checks.instance("base", base, TinyLM, "a TinyLM or None")
     _checks.boolean("progress", progress)
+    if reward_model is not None:
+        _checks.instance("reward_model", reward_model, ScalarLM, "a ScalarLM or None")
+        if config.method != "rlhf_ppo":
+            raise ValueError(
+                f"reward_model applies to method 'rlhf_ppo' only; leave it None for "
+                f"{config.method!r}, got a ScalarLM"
+            )
     threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         base = load_pretrained_lm() if base is None else base  # building it draws weights
@@ -400,10 +478,15 @@ def align(
                 f"prompts_per_update must be at most the task's {n_prompts} prompts, "
                 f"got {config.prompts_per_update}"
             )
+        if reward_model is not None and reward_model.task != base.task:
+            raise ValueError(
+                f"reward_model must be a model of base's task ({base.task}), got one of "
+                f"{reward_model.task}"
+            )
         torch.manual_seed(config.seed)
         torch.set_num_threads(1)  # a 100k-parameter model: one thread is fastest
         try:
-            return _train(config, base, callback, progress)
+            return _train(config, base, callback, progress, reward_model)
         finally:
             torch.set_num_threads(threads)
 
@@ -411,7 +494,8 @@ def align(
 @dataclass
 class _Run:
     """What every update step works on: the run's config, the policy being trained, the
-    frozen reference, the history, the optimiser and the run's one generator."""
+    frozen reference, the history, the optimiser, the run's one generator, and the reward
+    model passed to :func:`align`."""
 
     config: AlignConfig
     model: TinyLM
@@ -419,17 +503,26 @@ class _Run:
     history: AlignHistory
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    reward_model: ScalarLM | None
 
-    def adam_step(self, loss: Tensor) -> float:
+    def adam_step(
+        self,
+        loss: Tensor,
+        model: torch.nn.Module | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+    ) -> float:
         """One Adam step on ``loss``, the gradient's norm clipped to ``max_grad_norm``;
-        returns the norm before clipping."""
+        returns the norm before clipping. The policy's step, unless another ``model`` and
+        its ``optimizer`` are given (PPO's value model)."""
+        model = self.model if model is None else model
+        optimizer = self.optimizer if optimizer is None else optimizer
         max_norm = self.config.max_grad_norm
-        self.optimizer.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), max_norm if max_norm is not None else math.inf
+            model.parameters(), max_norm if max_norm is not None else math.inf
         )
-        self.optimizer.step()
+        optimizer.step()
         return float(norm)
 
     @property
@@ -449,6 +542,7 @@ def _train(
     base: TinyLM,
     callback: Callable[[AlignHistory], bool | None] | None,
     progress: bool,
+    reward_model: ScalarLM | None,
 ) -> AlignHistory:
     model, reference = copy.deepcopy(base).train(), copy.deepcopy(base).eval()
     reference.requires_grad_(False)
@@ -456,7 +550,8 @@ def _train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
-    step = _STEPS[config.method](_Run(config, model, reference, history, optimizer, generator))
+    run = _Run(config, model, reference, history, optimizer, generator, reward_model)
+    step = _STEPS[config.method](run)
     wall = setup = time.perf_counter() - start  # drawing offline data is training time
     reference_tree = prefix_tree(reference)
     _evaluate(history, 0, reference_tree)
@@ -494,22 +589,57 @@ def _advantages(config: AlignConfig, rewards: Tensor) -> Tensor:
     return group_advantages(rewards, config.advantage).flatten()
 
 
+def _sample_completions(run: _Run) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Draw ``prompts_per_update`` prompts and sample ``group_size`` completions of each from
+    the policy: (tokens [B, 1 + T], old_logp [B, T], mask [B, T], the task's rewards [B],
+    the reference's log-probs [B, T]), B = P·G with each prompt's G completions adjacent."""
+    config, task = run.config, run.model.task
+    prompts = task.prompts()
+    chosen = torch.randperm(len(prompts), generator=run.generator)
+    batch = prompts[chosen[: config.prompts_per_update]].repeat_interleave(config.group_size, 0)
+    tokens, old_logp, mask = generate(
+        run.model, batch, task.completion_length, generator=run.generator
+    )
+    with torch.no_grad():
+        ref_logp = sequence_logprobs(run.reference, tokens, mask)
+    return tokens, old_logp, mask, task.reward(tokens), ref_logp
+
+
+def _record_completions(
+    run: _Run, mask: Tensor, rewards: Tensor, old_logp: Tensor, ref_logp: Tensor
+) -> None:
+    """Append what every method that samples from the policy records of its batch:
+    ``samples``, ``mean_reward``, ``zero_variance_groups``, the lengths and ``sampled_kl``."""
+    history = run.history
+    lengths, correct = mask.sum(dim=1), rewards > 0
+    grouped = rewards.view(-1, run.config.group_size)
+    history.samples.append(_so_far(history.samples, len(rewards)))
+    history.mean_reward.append(float(rewards.mean()))
+    history.zero_variance_groups.append(
+        float((grouped == grouped[:, :1]).all(dim=1).float().mean())
+    )
+    history.correct_length.append(_mean_or_nan(lengths[correct]))
+    history.wrong_length.append(_mean_or_nan(lengths[~correct]))
+    k3 = kl_estimate(old_logp, ref_logp, "k3") * mask
+    history.sampled_kl.append(float(k3.sum(dim=1).mean()))
+
+
+def _clip_fraction(logp: Tensor, old_logp: Tensor, mask: Tensor, clip_eps: float) -> float:
+    """The share of completion tokens whose ratio π / π_old lies outside [1 − ε, 1 + ε]."""
+    ratio = (logp.detach() - old_logp).exp()[mask]
+    return float(((ratio - 1).abs() > clip_eps).float().mean())
+
+
 def _group_step(run: _Run) -> Step:
     """REINFORCE, RLOO, GRPO, Dr. GRPO: sample P prompts × G completions from the policy,
     then ``epochs`` steps on :func:`pglib.grpo_loss` with the method's advantages."""
     config, model, history = run.config, run.model, run.history
-    task = model.task
-    prompts, group, length = task.prompts(), config.group_size, task.completion_length
+    length = model.task.completion_length
 
     def step() -> tuple[float, float]:
         start = time.perf_counter()
-        chosen = torch.randperm(len(prompts), generator=run.generator)
-        batch = prompts[chosen[: config.prompts_per_update]].repeat_interleave(group, dim=0)
-        tokens, old_logp, mask = generate(model, batch, length, generator=run.generator)
-        rewards = task.reward(tokens)  # [P·G], groups adjacent
-        with torch.no_grad():
-            ref_logp = sequence_logprobs(run.reference, tokens, mask)
-        advantages = _advantages(config, rewards.view(-1, group))
+        tokens, old_logp, mask, rewards, ref_logp = _sample_completions(run)
+        advantages = _advantages(config, rewards.view(-1, config.group_size))
         sampled = time.perf_counter()
         losses, norms, clipped = [], [], []
         for _ in range(config.epochs):
@@ -527,23 +657,90 @@ def _group_step(run: _Run) -> Step:
             )
             norms.append(run.adam_step(loss))
             losses.append(float(loss.detach()))
-            ratio = (logp.detach() - old_logp).exp()[mask]
-            clipped.append(float(((ratio - 1).abs() > config.clip_eps).float().mean()))
+            clipped.append(_clip_fraction(logp, old_logp, mask, config.clip_eps))
         done = time.perf_counter()
-        lengths, correct = mask.sum(dim=1), rewards > 0
-        grouped = rewards.view(-1, group)
-        history.samples.append(_so_far(history.samples, len(batch)))
-        history.mean_reward.append(float(rewards.mean()))
-        history.zero_variance_groups.append(
-            float((grouped == grouped[:, :1]).all(dim=1).float().mean())
-        )
-        history.correct_length.append(_mean_or_nan(lengths[correct]))
-        history.wrong_length.append(_mean_or_nan(lengths[~correct]))
+        _record_completions(run, mask, rewards, old_logp, ref_logp)
         history.loss.append(sum(losses) / len(losses))
         history.grad_norm.append(sum(norms) / len(norms))
         history.clip_fraction.append(sum(clipped) / len(clipped))
-        k3 = kl_estimate(old_logp, ref_logp, "k3") * mask
-        history.sampled_kl.append(float(k3.sum(dim=1).mean()))
+        return sampled - start, done - sampled
+
+    return step
+
+
+def _fit_reward_model(run: _Run) -> tuple[ScalarLM, dict[str, float]]:
+    """rlhf_ppo's reward model, the one passed to :func:`align` or one fitted on ``pairs``
+    preference pairs drawn here from the reference, and its cost as history entries
+    (``reward_model_seconds``, ``reference_samples``, ``preference_data``; 0 when passed)."""
+    config = run.config
+    if run.reward_model is not None:
+        return run.reward_model, dict(zip(_REWARD_MODEL_COSTS, (0.0, 0, 0), strict=True))
+    start = time.perf_counter()
+    pairs, drawn = _sample_pairs(run.reference, config.pairs, config.label_noise, run.generator)
+    reward_config = RewardModelConfig(epochs=REWARD_MODEL_EPOCHS, seed=config.seed)
+    fit = train_reward_model(pairs, reward_config, base=run.reference, progress=False)
+    costs = (time.perf_counter() - start, drawn, len(pairs))
+    return fit.model, dict(zip(_REWARD_MODEL_COSTS, costs, strict=True))
+
+
+#: What rlhf_ppo's reward model cost, recorded with every update (the history's names).
+_REWARD_MODEL_COSTS = ("reward_model_seconds", "reference_samples", "preference_data")
+
+
+def _ppo_step(run: _Run) -> Step:
+    """PPO on tokens (ppo, rlhf_ppo): sample P prompts × G completions from the policy, score
+    them (the task's reward, or the reward model's), give each token the reward
+    :func:`pglib.token_rewards` (−β k1 + the score at the end) and the advantage
+    :func:`pglib.token_advantages` (GAE, γ = 1, ``gae_lambda``) from a value model, whiten
+    the advantages over the batch's tokens, and take ``epochs`` full-batch steps on the
+    clipped objective (:func:`pglib.clipped_surrogate_terms`, a mean over the batch's tokens)
+    and on the value model's clipped loss (:func:`pglib.value_loss`, the same ε)."""
+    config, model, history = run.config, run.model, run.history
+    length = model.task.completion_length
+    reward_model, costs = _fit_reward_model(run) if config.method == "rlhf_ppo" else (None, {})
+    history.reward_model = reward_model
+    value = ScalarLM.from_lm(run.reference).train()  # the policy's starting trunk
+    value_optimizer = torch.optim.Adam(value.parameters(), lr=config.lr)
+
+    def values_of(tokens: Tensor) -> Tensor:
+        """V(s_t) [B, T]: the output before each completion token (the state it was drawn in)."""
+        return value(tokens[:, :-1])[:, -length:]
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        tokens, old_logp, mask, rewards, ref_logp = _sample_completions(run)
+        with torch.no_grad():
+            scores = rewards if reward_model is None else reward_scores(reward_model, tokens, mask)
+            old_values = values_of(tokens)
+        per_token = token_rewards(old_logp, ref_logp, scores, mask, config.beta)
+        advantages, returns = token_advantages(per_token, old_values, mask, config.gae_lambda)
+        flat = advantages[mask]
+        explained = _explained_variance(flat, returns[mask])
+        advantages = (advantages - flat.mean()) / (flat.std() + 1e-8) * mask  # whitened
+        sampled = time.perf_counter()
+        losses, norms, clipped, value_losses = [], [], [], []
+        for _ in range(config.epochs):
+            logp = sequence_logprobs(model, tokens, mask)
+            terms = clipped_surrogate_terms(logp, old_logp, advantages, config.clip_eps)
+            loss = terms[mask].mean()
+            norms.append(run.adam_step(loss))
+            losses.append(float(loss.detach()))
+            clipped.append(_clip_fraction(logp, old_logp, mask, config.clip_eps))
+            fitted = value_loss(
+                values_of(tokens)[mask], old_values[mask], returns[mask], config.clip_eps
+            )
+            run.adam_step(fitted, value, value_optimizer)
+            value_losses.append(float(fitted.detach()))
+        done = time.perf_counter()
+        _record_completions(run, mask, rewards, old_logp, ref_logp)
+        history.loss.append(sum(losses) / len(losses))
+        history.grad_norm.append(sum(norms) / len(norms))
+        history.clip_fraction.append(sum(clipped) / len(clipped))
+        history.proxy_reward.append(float(scores.mean()))
+        history.value_loss.append(sum(value_losses) / len(value_losses))
+        history.explained_variance.append(explained)
+        for name, cost in costs.items():
+            getattr(history, name).append(cost)
         return sampled - start, done - sampled
 
     return step
@@ -700,9 +897,10 @@ def _kto_step(run: _Run) -> Step:
     return step
 
 
-#: Each method's update-step builder. PPO on the language model adds its own family here.
+#: Each method's update-step builder.
 _STEPS: dict[str, Callable[[_Run], Step]] = {
     **dict.fromkeys(GROUP_METHODS, _group_step),
+    **dict.fromkeys(PPO_METHODS, _ppo_step),
     "dpo": _dpo_step,
     "kto": _kto_step,
 }

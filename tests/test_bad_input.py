@@ -1156,6 +1156,15 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.AlignConfig("dpo", desirable_weight=1.0), "does not apply to method"),
         (lambda: pglib.AlignConfig("grpo", online=False), "online does not apply to method"),
         (lambda: pglib.AlignConfig("dpo", aggregation="token"), "aggregation does not apply"),
+        (lambda: pglib.AlignConfig("ppo", gae_lambda=1.5), "gae_lambda must be a real number"),
+        (lambda: pglib.AlignConfig("rlhf_ppo", gae_lambda=NAN), "gae_lambda must be a finite"),
+        (lambda: pglib.AlignConfig("grpo", gae_lambda=0.9), "gae_lambda does not apply to"),
+        (lambda: pglib.AlignConfig("ppo", pairs=64), "pairs does not apply to method 'ppo'"),
+        (lambda: pglib.AlignConfig("ppo", aggregation="token"), "aggregation does not apply"),
+        (lambda: pglib.AlignConfig("rlhf_ppo", pairs=0), "pairs must be a positive integer"),
+        (lambda: pglib.AlignConfig("rlhf_ppo", label_noise=-0.1), "label_noise must be a real"),
+        (lambda: pglib.AlignConfig("rlhf_ppo", online=True), "online does not apply to method"),
+        (lambda: pglib.AlignConfig("ppo", beta=-1.0), "beta must be a non-negative real"),
     ),
     "AlignConfig.advantage": NO_ARGUMENTS,
     "AlignConfig.to_dict": NO_ARGUMENTS,
@@ -1163,6 +1172,10 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (lambda: pglib.AlignHistory({}, LM, LM), "config must be an AlignConfig, got dict"),
         (lambda: pglib.AlignHistory(pglib.AlignConfig(), POLICY, LM), "model must be a TinyLM"),
         (lambda: pglib.AlignHistory(pglib.AlignConfig(), LM, None), "reference must be a TinyLM"),
+        (
+            lambda: pglib.AlignHistory(pglib.AlignConfig(), LM, LM, reward_model=LM),
+            "reward_model must be a ScalarLM or None, got TinyLM",
+        ),
     ),
     "AlignHistory.to_dict": NO_ARGUMENTS,
     "align": (
@@ -1173,6 +1186,22 @@ ROWS: dict[str, tuple[Case, ...]] = {
         (
             lambda: pglib.align(pglib.AlignConfig(prompts_per_update=17), base=LM),
             "prompts_per_update must be at most the task's 16 prompts, got 17",
+        ),
+        (
+            lambda: pglib.align(pglib.AlignConfig("rlhf_ppo"), reward_model=LM),
+            "reward_model must be a ScalarLM or None, got TinyLM",
+        ),
+        (
+            lambda: pglib.align(pglib.AlignConfig("ppo"), reward_model=SCALAR),
+            "reward_model applies to method 'rlhf_ppo' only; leave it None for 'ppo'",
+        ),
+        (
+            lambda: pglib.align(
+                pglib.AlignConfig("rlhf_ppo", prompts_per_update=4),
+                base=pglib.TinyLM(pglib.DigitSumTask(5, 9, max_digits=2)),
+                reward_model=SCALAR,
+            ),
+            "reward_model must be a model of base's task",
         ),
     ),
     # --- checkpoints ------------------------------------------------------------------------
