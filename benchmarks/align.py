@@ -1,5 +1,5 @@
-"""Language-model trainers benchmark: REINFORCE, RLOO, GRPO, Dr. GRPO, DPO and KTO on the digit-sum
-task.
+"""Language-model trainers benchmark: REINFORCE, RLOO, GRPO, Dr. GRPO, PPO, RLHF-PPO, DPO and KTO
+on the digit-sum task.
 
 Every method trains from the committed base model (``pglib.load_pretrained_lm()``) with its
 defaults, ``pglib.align(pglib.AlignConfig(method, seed=s, eval_every=5))`` (100 updates of
@@ -8,9 +8,13 @@ defaults, ``pglib.align(pglib.AlignConfig(method, seed=s, eval_every=5))`` (100 
 updates instead of 10, which changes no training number (evaluations draw no random numbers
 and their time is not counted). One more row, ``grpo, constant``, is GRPO with
 ``aggregation="constant"``, everything else the same: with ``grpo`` (``"sequence"``) it is
-Chapter 12's length-bias experiment. ``dpo`` and ``kto`` train on 2,048 preference pairs or
-labelled completions drawn from the base model before training (their presets: 128 a batch,
-β = 0.1); ``dpo, online`` and ``kto, online`` draw every batch from the current policy.
+Chapter 12's length-bias experiment. ``ppo`` is PPO on tokens with a value model on the task's
+reward (β = 0.05 per token, λ = 0.95, 4 epochs); ``rlhf_ppo`` the same on the scores of a
+reward model fitted in the run on 2,048 preference pairs drawn from the base model (its
+sampling and fitting are part of the training seconds). ``dpo`` and ``kto`` train on 2,048
+preference pairs or labelled completions drawn from the base model before training (their
+presets: 128 a batch, β = 0.1); ``dpo, online`` and ``kto, online`` draw every batch from
+the current policy.
 
 Scores, per run:
 
@@ -23,9 +27,10 @@ Scores, per run:
   of at least 0.8 and 0.9 (checked every 5 updates, so it can be late by up to 4 updates);
 - the length gap: mean length of the wrong completions minus that of the right ones, in
   tokens, averaged over the sampled batches of the last 10 updates (group methods only);
-- the data used: completions sampled from the policy being trained, and for DPO and KTO the
-  preference pairs or labelled completions used and the completions sampled from the base
-  model to make the offline ones (medians over seeds).
+- the data used: completions sampled from the policy being trained, and for DPO, KTO and
+  RLHF-PPO the preference pairs or labelled completions used (RLHF-PPO: its reward model's
+  pairs) and the completions sampled from the base model to make the offline ones (medians
+  over seeds).
 
 Runs take turns method by method within each seed, one at a time, torch at one thread.
 ``python benchmarks/align.py`` prints the tables of ``benchmarks/README.md``; ``--quick`` is a
@@ -45,14 +50,16 @@ import torch
 
 import pglib
 
-#: (row name, method, config overrides): the four methods, then GRPO with the constant
-#: normaliser of Dr. GRPO for the length-bias comparison.
+#: (row name, method, config overrides): the four group methods, GRPO with the constant
+#: normaliser of Dr. GRPO for the length-bias comparison, PPO, then DPO and KTO.
 ROWS = (
     ("reinforce", "reinforce", {}),
     ("rloo", "rloo", {}),
     ("grpo", "grpo", {}),
     ("dr_grpo", "dr_grpo", {}),
     ("grpo, constant", "grpo", {"aggregation": "constant"}),
+    ("ppo", "ppo", {}),
+    ("rlhf_ppo", "rlhf_ppo", {}),
     ("dpo", "dpo", {}),
     ("dpo, online", "dpo", {"online": True}),
     ("kto", "kto", {}),
@@ -78,7 +85,7 @@ class Run:
     reached: dict[float, tuple[float, int] | None]  # threshold -> (seconds, completions)
     length_gap: float
     samples: int  # completions sampled from the policy being trained
-    preference_data: int  # pairs (dpo) or labelled completions (kto) used; 0 otherwise
+    preference_data: int  # pairs (dpo, rlhf_ppo) or labelled completions (kto); 0 otherwise
     reference_samples: int  # completions sampled from the base model for offline data
 
 
@@ -142,12 +149,12 @@ def time_to(runs: list[Run], threshold: float) -> str:
 
 
 def data_used(runs: list[Run], name: str) -> str:
-    """Median completions from the policy; for DPO and KTO, the preference data and the base
-    model's completions behind it."""
+    """Median completions from the policy; for DPO, KTO and RLHF-PPO, the preference data and
+    the base model's completions behind it."""
     policy = f"{statistics.median(r.samples for r in runs):,.0f} from the policy"
     if not any(r.preference_data for r in runs):
         return policy
-    kind = "pairs" if name.startswith("dpo") else "labelled"
+    kind = {"dpo": "pairs", "kto": "labelled", "rlhf_ppo": "reward-model pairs"}[name.split(",")[0]]
     used = statistics.median(r.preference_data for r in runs)
     reference = statistics.median(r.reference_samples for r in runs)
     return f"{policy}; {used:,.0f} {kind}, {reference:,.0f} from the base"

@@ -7,13 +7,17 @@ overall and per prompt). ``python -m pglib pretrain --out pglib/data/tiny_lm.saf
 regenerates the model the chapters load with :func:`pglib.load_pretrained_lm`.
 
 ``align`` fine-tunes that model on its reward with REINFORCE, RLOO, GRPO or Dr. GRPO
-(``--method``, Chapters 11 and 12), or on preference data labelled by that reward with DPO
-or KTO (Chapters 14 and 15; ``--pairs``, ``--online``, ``--label-noise``, and KTO's
+(``--method``, Chapters 11 and 12), with PPO on that reward or on a reward model's
+(``ppo``, ``rlhf_ppo``, Chapter 13; ``--gae-lambda``, and for the reward model ``--pairs``
+and ``--label-noise``), or on preference data labelled by that reward with DPO or KTO
+(Chapters 14 and 15; ``--pairs``, ``--online``, ``--label-noise``, and KTO's
 ``--desirable-weight``, ``--undesirable-weight``) (:func:`pglib.align`), and writes a JSON
 file with the
 configuration (presets filled in), ``base_success`` and ``final_success`` (exact, over all
 prompts: ``{"sampled": .., "greedy": ..}``), ``kl_to_reference`` (the exact KL to the
-starting model, in nats, averaged over prompts), the training ``seconds`` and the history.
+starting model, in nats, averaged over prompts), the training ``seconds`` and the history;
+for ``rlhf_ppo`` also ``reward_model_pairs`` and ``reward_model_seconds`` (drawing the pairs
+and fitting the reward model, part of ``seconds``).
 ``python -m pglib align --method grpo --seed 0 --out grpo.json`` gives a row of
 ``benchmarks/align.py``'s table.
 
@@ -171,8 +175,8 @@ def _parser() -> argparse.ArgumentParser:
         "--method",
         choices=ALIGN_METHODS,
         default="grpo",
-        help="reinforce (Chapter 11), rloo, grpo, dr_grpo (Chapter 12), dpo (Chapter 14) or "
-        "kto (Chapter 15)",
+        help="reinforce (Chapter 11), rloo, grpo, dr_grpo (Chapter 12), ppo, rlhf_ppo "
+        "(Chapter 13), dpo (Chapter 14) or kto (Chapter 15)",
     )
     p.add_argument("--seed", type=int, help=f"seeds the prompts and sampling ({AlignConfig.seed})")
     p.add_argument("--updates", type=int, help=f"the budget in updates ({AlignConfig.updates})")
@@ -183,25 +187,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help=f"Adam step size ({AlignConfig.lr})")
     presets = {
         name: {m: preset[name] for m, preset in METHOD_PRESETS.items() if name in preset}
-        for name in ("epochs", "clip_eps", "beta", "aggregation", "pairs", "undesirable_weight")
+        for name in (
+            "epochs",
+            "clip_eps",
+            "beta",
+            "aggregation",
+            "gae_lambda",
+            "pairs",
+            "undesirable_weight",
+        )
     }
     p.add_argument("--epochs", type=int, help=f"Adam steps a batch {presets['epochs']}")
     p.add_argument("--clip-eps", type=float, help=f"ratio clip ε {presets['clip_eps']}")
     p.add_argument(
-        "--beta", type=float, help=f"grpo: k3 KL penalty weight; dpo, kto: β {presets['beta']}"
+        "--beta",
+        type=float,
+        help=f"grpo: k3 KL penalty weight; ppo, rlhf_ppo: per-token k1's; dpo, kto: β "
+        f"{presets['beta']}",
     )
     p.add_argument("--aggregation", choices=AGGREGATIONS, help=f"{presets['aggregation']}")
     p.add_argument(
+        "--gae-lambda", type=float, help=f"ppo, rlhf_ppo: GAE's λ {presets['gae_lambda']}"
+    )
+    p.add_argument(
         "--pairs",
         type=int,
-        help=f"dpo, kto offline: pairs / labelled completions from the base {presets['pairs']}",
+        help=f"dpo, kto offline: pairs / labelled completions from the base; rlhf_ppo: its "
+        f"reward model's pairs {presets['pairs']}",
     )
     p.add_argument(
         "--online",
         action="store_true",
         help="dpo, kto: draw every batch from the current policy (off: offline data)",
     )
-    p.add_argument("--label-noise", type=float, help="dpo, kto: P(a label is swapped) (0)")
+    p.add_argument(
+        "--label-noise", type=float, help="dpo, kto, rlhf_ppo: P(a label is swapped) (0)"
+    )
     p.add_argument("--desirable-weight", type=float, help="kto: λ_D (n_undesirable / n_desirable)")
     p.add_argument(
         "--undesirable-weight", type=float, help=f"kto: λ_U {presets['undesirable_weight']}"
@@ -370,12 +391,19 @@ def _align_report(config: AlignConfig, history: dict[str, Any], final: bool) -> 
         return {"sampled": history["eval_success"][i], "greedy": history["eval_greedy_success"][i]}
 
     wall = history.get("wall_seconds") or [0.0]
+    reward_model = {}
+    if config.method == "rlhf_ppo":  # None before the first update
+        reward_model = {
+            f"reward_model_{key}": (history.get(name) or [None])[-1]
+            for key, name in (("pairs", "preference_data"), ("seconds", "reward_model_seconds"))
+        }
     return {
         "config": config.to_dict(),
         "base_success": success(0),
         "final_success": success(-1) if final else None,
         "kl_to_reference": history["eval_kl"][-1] if final else None,
         "seconds": wall[-1],
+        **reward_model,
         "history": history,
     }
 
@@ -410,7 +438,12 @@ def _align(args: argparse.Namespace) -> int:
         return 1
     base, final = report["base_success"], report["final_success"]
     data = f"{history.samples[-1]} completions"
-    if history.preference_data:
+    if config.method == "rlhf_ppo":
+        data += (
+            f" from the policy; a reward model on {history.preference_data[-1]} pairs, fitted "
+            f"in {history.reward_model_seconds[-1]:.1f} s"
+        )
+    elif history.preference_data:
         kind = "pairs" if config.method == "dpo" else "labelled completions"
         data += f" from the policy, {history.preference_data[-1]} {kind}"
     print(

@@ -332,6 +332,40 @@ def test_align_dpo_and_kto_write_the_same_report(tmp_path, capsys, method, optio
     assert f" from the policy, {history['preference_data'][-1]} {kind})" in printed
 
 
+@pytest.mark.parametrize(
+    ("method", "options", "config"),
+    [
+        ("ppo", ["--gae-lambda", "0.9", "--beta", "0.1"], dict(gae_lambda=0.9, beta=0.1)),
+        ("rlhf_ppo", ["--pairs", "16", "--label-noise", "0.1"], dict(pairs=16, label_noise=0.1)),
+    ],
+)
+def test_align_ppo_and_rlhf_ppo_write_the_same_report(tmp_path, capsys, method, options, config):
+    out = tmp_path / "align.json"
+    argv = ["align", "--method", method, "--seed", "2", *ALIGN_SMALL, *options]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    keys = {"config", "base_success", "final_success", "kl_to_reference", "seconds", "history"}
+    if method == "rlhf_ppo":  # the reward model's data and time, reported on their own
+        keys |= {"reward_model_pairs", "reward_model_seconds"}
+    assert set(report) == keys
+    expected = pglib.AlignConfig(
+        method, seed=2, updates=3, prompts_per_update=4, group_size=2, **config
+    )
+    assert report["config"] == expected.to_dict()
+    history = report["history"]
+    assert history["samples"] == [8, 16, 24] and len(history["proxy_reward"]) == 3
+    assert report["final_success"]["sampled"] == history["eval_success"][-1]
+    assert report["kl_to_reference"] == history["eval_kl"][-1] > 0
+    assert report["seconds"] == history["wall_seconds"][-1]
+    printed = capsys.readouterr().out
+    assert f"aligned with {method} for 3 updates" in printed
+    if method == "rlhf_ppo":
+        assert report["reward_model_pairs"] == 16 and history["preference_data"] == [16] * 3
+        seconds = report["reward_model_seconds"]
+        assert history["reward_model_seconds"] == [seconds] * 3 and 0 < seconds < report["seconds"]
+        assert f"a reward model on 16 pairs, fitted in {seconds:.1f} s" in printed
+
+
 def test_align_options_left_out_keep_the_methods_presets(tmp_path) -> None:
     out = tmp_path / "r.json"
     argv = ["align", *ALIGN_SMALL, "--eval-every", "3", "--no-progress", "--out", str(out)]
@@ -355,6 +389,10 @@ def test_align_options_left_out_keep_the_methods_presets(tmp_path) -> None:
         (["--method", "dpo", "--online", "--pairs", "8"], "pairs applies to offline data only"),
         (["--method", "kto", "--label-noise", "0.6"], "label_noise must be a real number in"),
         (["--method", "dpo", "--desirable-weight", "2"], "desirable_weight does not apply"),
+        (["--method", "ppo", "--gae-lambda", "2"], "gae_lambda must be a real number in [0, 1]"),
+        (["--method", "ppo", "--pairs", "8"], "pairs does not apply to method 'ppo'"),
+        (["--method", "rlhf_ppo", "--online"], "online does not apply to method 'rlhf_ppo'"),
+        (["--gae-lambda", "0.9"], "gae_lambda does not apply to method 'grpo'"),
     ],
 )
 def test_align_refuses_bad_input_with_a_message(tmp_path, capsys, args, message: str) -> None:
