@@ -124,6 +124,7 @@ __all__ = [
     "PREFERENCE_METHODS",
     "PPO_METHODS",
     "METHOD_PRESETS",
+    "REWARD_MODEL_EPOCHS",
     "AlignConfig",
     "AlignHistory",
     "align",
